@@ -1,0 +1,62 @@
+"""The one entry point: `python -m growlab [overrides]`, `-m` for a sweep."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from growlab.config import ConfigError, register_configs, validate
+from growlab.records import write_json_atomic
+
+log = logging.getLogger("growlab")
+register_configs()
+
+
+def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Validate, then run the stage loop; a failure leaves a summary that says so."""
+    try:
+        validate(cfg)
+    except ConfigError as exc:
+        write_json_atomic(run_dir / "summary.json", {"status": "failed", "error": str(exc)})
+        log.error("invalid configuration: %s", exc)
+        raise SystemExit(2) from None
+
+    from growlab.loggers import make_logger
+    from growlab.stage_loop import Run
+
+    logger = make_logger(cfg, run_dir)
+    run = None
+    try:
+        run = Run(cfg, run_dir, logger)
+        return run.run()
+    except ConfigError as exc:
+        write_json_atomic(run_dir / "summary.json", {"status": "failed", "error": str(exc)})
+        log.error("invalid configuration: %s", exc)
+        raise SystemExit(2) from None
+    except Exception as exc:
+        if run is not None and hasattr(run, "progress"):
+            run.status = "failed"
+            run.write_summary(error=f"{type(exc).__name__}: {exc}")
+        else:
+            write_json_atomic(
+                run_dir / "summary.json",
+                {"status": "failed", "error": f"{type(exc).__name__}: {exc}"},
+            )
+        raise
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    summary = run_job(cfg, run_dir)
+    log.info("run %s finished: %s, test_acc %s", run_dir, summary["status"], summary["test_acc"])
+    return summary["test_acc"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Per-stage checkpoints that reload into the same architecture, and the resumable `last` one."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from growlab.models import GrowableNet, build_network
+
+LAST = "last.pt"
+
+
+def stage_path(run_dir: Path, stage: int) -> Path:
+    return run_dir / "checkpoints" / f"stage_{stage:02d}.pt"
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def save_weights(net: GrowableNet, path: Path) -> None:
+    _save({"arch": net.arch, "state_dict": net.state_dict()}, path)
+
+
+def load_network(path: Path, map_location: str | torch.device = "cpu") -> GrowableNet:
+    """Rebuild the architecture recorded in a checkpoint and load its weights."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    net = build_network(ckpt["arch"])
+    net.load_state_dict(ckpt["state_dict"] if "state_dict" in ckpt else ckpt["model"])
+    return net
+
+
+def rng_state(generator: torch.Generator) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "shuffle": generator.get_state(),
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["shuffle"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_last(run_dir: Path, payload: dict[str, Any]) -> None:
+    _save(payload, run_dir / "checkpoints" / LAST)
+
+
+def load_last(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "checkpoints" / LAST
+    if not path.exists():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)

@@ -1,0 +1,211 @@
+"""Typed schemas for every config group, registered in Hydra's ConfigStore.
+
+The YAML files in `conf/` name these schemas in their defaults list, so a wrong key or a
+wrong type fails at composition with OmegaConf's message naming the key and the valid values.
+Combinations that no single field can express are checked by `validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+class Activation(str, Enum):
+    relu = "relu"
+    gelu = "gelu"
+    tanh = "tanh"
+
+
+class Norm(str, Enum):
+    none = "none"
+    batch = "batch"
+    layer = "layer"
+
+
+class ModelKind(str, Enum):
+    mlp = "mlp"
+    cnn = "cnn"
+
+
+class DatasetName(str, Enum):
+    digits = "digits"
+    blobs = "blobs"
+    fashion_mnist = "fashion_mnist"
+    mnist1d = "mnist1d"
+
+
+class OperatorName(str, Enum):
+    random = "random"
+    identity = "identity"
+    multiplicative = "multiplicative"
+
+
+class TrainableSet(str, Enum):
+    all = "all"
+    new_and_head = "new_and_head"
+    new = "new"
+
+
+@dataclass
+class ModelConfig:
+    name: ModelKind = MISSING
+    width: int = 64
+    activation: Activation = Activation.relu
+    norm: Norm = Norm.none
+    kernel_size: int = 3
+
+
+@dataclass
+class DataConfig:
+    name: DatasetName = MISSING
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    n_samples: int = 1000
+    centers: int = 3
+    cluster_std: float = 2.0
+    test_fraction: float = 0.5
+    root: str | None = None
+
+
+@dataclass
+class StrategyConfig:
+    name: str = MISSING
+    grow: bool = True
+    operator: OperatorName = OperatorName.random
+    trainable: TrainableSet = TrainableSet.new_and_head
+    # Index in the block list where the new block goes; null means just before the head.
+    position: int | None = None
+    finetune_epochs: int = 0
+    finetune_lr_factor: float = 0.1
+    literal_seed_init: bool = False
+
+
+@dataclass
+class AdamConfig:
+    _target_: str = "torch.optim.Adam"
+    _partial_: bool = True
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+@dataclass
+class SGDConfig:
+    _target_: str = "torch.optim.SGD"
+    _partial_: bool = True
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    nesterov: bool = False
+
+
+@dataclass
+class TrainConfig:
+    start_depth: int = 1
+    epochs_per_stage: int = 5
+    batch_size: int = 64
+    eval_batch_size: int = 2048
+    # Keep Adam moments (and other per-parameter state) for parameters that survive a growth.
+    carry_optimizer_state: bool = False
+    # Write the resumable `last` checkpoint every this many epochs (0 disables mid-stage saves).
+    checkpoint_every_epochs: int = 1
+    probe_size: int = 256
+    # Reuse frozen blocks' outputs within a stage when that is exact (see growlab/feature_cache.py).
+    cache_frozen_features: bool = True
+    cache_max_mb: int = 2048
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "none"
+
+
+@dataclass
+class Config:
+    model: Any = MISSING
+    data: Any = MISSING
+    strategy: Any = MISSING
+    optimizer: Any = MISSING
+    logger: Any = MISSING
+    train: TrainConfig = field(default_factory=TrainConfig)
+    depth: int = 4
+    seed: int = 0
+    device: str = "auto"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the bad value and the valid choices."""
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+    cs.store(group="data", name="base_data", node=DataConfig)
+    cs.store(group="strategy", name="base_strategy", node=StrategyConfig)
+    cs.store(group="optimizer", name="base_adam", node=AdamConfig)
+    cs.store(group="optimizer", name="base_sgd", node=SGDConfig)
+    cs.store(group="logger", name="base_logger", node=LoggerConfig)
+
+
+IMAGE_DATASETS = {DatasetName.digits, DatasetName.fashion_mnist}
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def validate(cfg: Any) -> None:
+    """Reject combinations that no single field's type can rule out."""
+    train = cfg.train
+    checks: list[tuple[bool, str]] = [
+        (train.start_depth >= 1, f"train.start_depth={train.start_depth} must be >= 1"),
+        (
+            cfg.depth >= train.start_depth,
+            f"depth={cfg.depth} is below train.start_depth={train.start_depth}; "
+            f"choose depth >= {train.start_depth}",
+        ),
+        (
+            train.epochs_per_stage >= 0,
+            f"train.epochs_per_stage={train.epochs_per_stage} must be >= 0",
+        ),
+        (train.batch_size >= 1, f"train.batch_size={train.batch_size} must be >= 1"),
+        (
+            cfg.strategy.finetune_epochs >= 0,
+            f"strategy.finetune_epochs={cfg.strategy.finetune_epochs} must be >= 0",
+        ),
+        (cfg.model.width >= 1, f"model.width={cfg.model.width} must be >= 1"),
+        (
+            0.0 <= cfg.data.val_fraction < 1.0,
+            f"data.val_fraction={cfg.data.val_fraction} must be in [0, 1)",
+        ),
+        (
+            cfg.device in DEVICES or str(cfg.device).startswith("cuda:"),
+            f"device={cfg.device!r} is not one of {', '.join(DEVICES)} (or cuda:N)",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    operator = OperatorName(cfg.strategy.operator)
+    model = ModelKind(cfg.model.name)
+    if operator is OperatorName.multiplicative and model is not ModelKind.cnn:
+        raise ConfigError(
+            f"strategy={cfg.strategy.name} (operator=multiplicative) needs a convolutional "
+            f"model, got model={model.value}; use model=cnn"
+        )
+    data = DatasetName(cfg.data.name)
+    if model is ModelKind.cnn and data not in IMAGE_DATASETS:
+        valid = ", ".join(sorted(d.value for d in IMAGE_DATASETS))
+        raise ConfigError(
+            f"model=cnn needs image data, got data={data.value}; valid choices: {valid}"
+        )
+    if (
+        operator is OperatorName.identity
+        and Activation(cfg.model.activation) is not Activation.relu
+    ):
+        raise ConfigError(
+            f"operator=identity preserves the function only before an idempotent activation; "
+            f"got model.activation={cfg.model.activation}, valid choices: relu"
+        )

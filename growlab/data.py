@@ -1,0 +1,178 @@
+"""Datasets as in-memory tensors: deterministic splits, normalised with training statistics."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from growlab.config import ConfigError, DatasetName
+
+FASHION_MNIST_DIR = Path(
+    os.environ.get("GROWLAB_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
+)
+CACHE_DIR = Path(os.environ.get("GROWLAB_CACHE_DIR", Path.home() / ".cache" / "growlab"))
+
+
+@dataclass
+class DataSplits:
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def to(self, device: torch.device) -> DataSplits:
+        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
+        return DataSplits(name=self.name, num_classes=self.num_classes, **moved)
+
+
+def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held_out) with `fraction` of each class held out, fixed by `seed`."""
+    if fraction <= 0:
+        return np.arange(len(y)), np.arange(0)
+    from sklearn.model_selection import train_test_split
+
+    kept, held = train_test_split(
+        np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y
+    )
+    return np.sort(kept), np.sort(held)
+
+
+def _finish(
+    name: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    val_fraction: float,
+    split_seed: int,
+) -> DataSplits:
+    kept, held = _stratified_split(y_train, val_fraction, split_seed)
+    x_fit = x_train[kept]
+    # Per-channel statistics of the training part only, so val/test stay unseen.
+    axes = tuple(i for i in range(x_fit.ndim) if i != 1) if x_fit.ndim > 2 else (0,)
+    mean = x_fit.mean(axis=axes, keepdims=True)
+    std = x_fit.std(axis=axes, keepdims=True) + 1e-8
+
+    def norm(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(((a - mean) / std).astype(np.float32))
+
+    def labels(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(a, dtype=np.int64))
+
+    return DataSplits(
+        name=name,
+        x_train=norm(x_fit),
+        y_train=labels(y_train[kept]),
+        x_val=norm(x_train[held]),
+        y_val=labels(y_train[held]),
+        x_test=norm(x_test),
+        y_test=labels(y_test),
+        num_classes=int(max(y_train.max(), y_test.max()) + 1),
+    )
+
+
+def _digits(cfg: Any) -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # N x 1 x 8 x 8
+    train, test = _stratified_split(bunch.target, 0.2, cfg.split_seed)
+    return x[train], bunch.target[train], x[test], bunch.target[test]
+
+
+def _blobs(cfg: Any) -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import make_blobs
+
+    x, y = make_blobs(
+        n_samples=cfg.n_samples,
+        centers=cfg.centers,
+        cluster_std=cfg.cluster_std,
+        n_features=2,
+        random_state=cfg.split_seed,
+    )
+    n_train = int(round(len(y) * (1 - cfg.test_fraction)))
+    return x[:n_train].astype(np.float32), y[:n_train], x[n_train:].astype(np.float32), y[n_train:]
+
+
+def _raw_fashion_mnist_root() -> Path:
+    """Decompress the Debian package's gzipped IDX files where torchvision expects them."""
+    files = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
+    missing = [f for f in files if not (FASHION_MNIST_DIR / f"{f}.gz").exists()]
+    if missing:
+        raise ConfigError(
+            f"data=fashion_mnist: {FASHION_MNIST_DIR} lacks {', '.join(m + '.gz' for m in missing)}; "
+            "install it with `apt-get install dataset-fashion-mnist` "
+            "or point GROWLAB_FASHION_MNIST_DIR at a folder holding the gzipped IDX files"
+        )
+    raw = CACHE_DIR / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        target = raw / f
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            with gzip.open(FASHION_MNIST_DIR / f"{f}.gz", "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            tmp.replace(target)
+    return CACHE_DIR
+
+
+def _fashion_mnist(cfg: Any) -> tuple[np.ndarray, ...]:
+    from torchvision.datasets import FashionMNIST
+
+    root = _raw_fashion_mnist_root()
+    splits = []
+    for train in (True, False):
+        ds = FashionMNIST(root=str(root), train=train, download=False)
+        splits.append((ds.data.numpy()[:, None].astype(np.float32) / 255.0, ds.targets.numpy()))
+    (x_train, y_train), (x_test, y_test) = splits
+    return x_train, y_train, x_test, y_test
+
+
+def _mnist1d(cfg: Any) -> tuple[np.ndarray, ...]:
+    # make_dataset generates the data locally; get_dataset would try to download it.
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.seed = cfg.split_seed
+    data = make_dataset(args)
+    return (
+        np.asarray(data["x"], dtype=np.float32),
+        np.asarray(data["y"]),
+        np.asarray(data["x_test"], dtype=np.float32),
+        np.asarray(data["y_test"]),
+    )
+
+
+LOADERS: dict[DatasetName, Callable[[Any], tuple[np.ndarray, ...]]] = {
+    DatasetName.digits: _digits,
+    DatasetName.blobs: _blobs,
+    DatasetName.fashion_mnist: _fashion_mnist,
+    DatasetName.mnist1d: _mnist1d,
+}
+
+
+def load_data(cfg: Any) -> DataSplits:
+    name = DatasetName(cfg.name)
+    x_train, y_train, x_test, y_test = LOADERS[name](cfg)
+    return _finish(name.value, x_train, y_train, x_test, y_test, cfg.val_fraction, cfg.split_seed)

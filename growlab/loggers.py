@@ -1,0 +1,66 @@
+"""Experiment loggers. Local files are the source of truth; a logger only mirrors them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class RunLogger(Protocol):
+    def log(self, row: dict[str, Any]) -> None: ...
+
+    def finish(self, summary: dict[str, Any]) -> None: ...
+
+
+class NullLogger:
+    def log(self, row: dict[str, Any]) -> None:
+        pass
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        pass
+
+
+class SafeLogger:
+    """Wraps a logger so that a logging failure is reported once and never stops training."""
+
+    def __init__(self, inner: RunLogger) -> None:
+        self.inner: RunLogger | None = inner
+
+    def _call(self, method: str, payload: dict[str, Any]) -> None:
+        if self.inner is None:
+            return
+        try:
+            getattr(self.inner, method)(payload)
+        except Exception as exc:  # noqa: BLE001 - any logging failure must not kill the run
+            log.warning(
+                "logger %s failed (%s: %s); logging disabled for this run",
+                type(self.inner).__name__,
+                type(exc).__name__,
+                exc,
+            )
+            self.inner = None
+
+    def log(self, row: dict[str, Any]) -> None:
+        self._call("log", row)
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        self._call("finish", summary)
+
+
+def make_logger(cfg: Any, run_dir: Path) -> SafeLogger:
+    name = cfg.logger.name
+    if name == "none":
+        return SafeLogger(NullLogger())
+    try:
+        from growlab import wandb_logger
+    except ImportError as exc:
+        log.warning("logger=%s unavailable (%s); continuing without it", name, exc)
+        return SafeLogger(NullLogger())
+    try:
+        return SafeLogger(wandb_logger.WandbLogger(cfg, run_dir))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("logger=%s could not start (%s); continuing without it", name, exc)
+        return SafeLogger(NullLogger())

@@ -1,0 +1,172 @@
+"""A growable network: stem, an ordered list of blocks, head.
+
+Every block is described by a small dict (its spec), so an architecture is plain data that a
+checkpoint stores and `build_network` rebuilds, whatever growth produced it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from growlab.config import Activation, ModelKind, Norm
+
+BlockSpec = dict[str, Any]
+Arch = dict[str, Any]
+
+ACTIVATIONS: dict[Activation, type[nn.Module]] = {
+    Activation.relu: nn.ReLU,
+    Activation.gelu: nn.GELU,
+    Activation.tanh: nn.Tanh,
+}
+
+
+def make_norm(norm: Norm, op: str, dim: int) -> nn.Module:
+    if norm is Norm.none:
+        return nn.Identity()
+    if op == "linear":
+        return nn.BatchNorm1d(dim) if norm is Norm.batch else nn.LayerNorm(dim)
+    # GroupNorm with one group normalises over (C, H, W): LayerNorm for feature maps.
+    return nn.BatchNorm2d(dim) if norm is Norm.batch else nn.GroupNorm(1, dim)
+
+
+class Block(nn.Module):
+    """op -> norm -> activation; with `residual`, activation(x + norm(op(x)))."""
+
+    def __init__(self, spec: BlockSpec, model_cfg: dict[str, Any]) -> None:
+        super().__init__()
+        op, d_in, d_out = spec["op"], spec["in"], spec["out"]
+        if op == "linear":
+            self.op: nn.Module = nn.Linear(d_in, d_out)
+        else:
+            k = model_cfg["kernel_size"]
+            self.op = nn.Conv2d(d_in, d_out, k, padding=k // 2)
+        self.norm = make_norm(Norm(model_cfg["norm"]), op, d_out)
+        self.act = ACTIVATIONS[Activation(model_cfg["activation"])]()
+        self.residual = bool(spec.get("residual", False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.norm(self.op(x))
+        return self.act(x + z if self.residual else z)
+
+
+class GateBlock(nn.Module):
+    """x * g(x) with g = activation(conv(x)); seed 001's multiplicative conv insertion."""
+
+    def __init__(self, spec: BlockSpec, model_cfg: dict[str, Any]) -> None:
+        super().__init__()
+        c, k = spec["channels"], model_cfg["kernel_size"]
+        self.gate = nn.Conv2d(c, c, k, padding=k // 2)
+        self.act = ACTIVATIONS[Activation(model_cfg["activation"])]()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.act(self.gate(x))
+
+
+def build_block(spec: BlockSpec, model_cfg: dict[str, Any]) -> nn.Module:
+    return GateBlock(spec, model_cfg) if spec["type"] == "gate" else Block(spec, model_cfg)
+
+
+class GrowableNet(nn.Module):
+    def __init__(self, arch: Arch) -> None:
+        super().__init__()
+        self.arch = copy.deepcopy(arch)
+        model_cfg = self.arch["model"]
+        kind = ModelKind(model_cfg["name"])
+        width = model_cfg["width"]
+        classes = self.arch["num_classes"]
+        if kind is ModelKind.mlp:
+            self.stem: nn.Module = nn.Flatten()
+            self.head: nn.Module = nn.Linear(width, classes)
+        else:
+            self.stem = nn.Identity()
+            self.head = nn.Sequential(
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, classes)
+            )
+        self.blocks = nn.ModuleList(build_block(s, model_cfg) for s in self.arch["blocks"])
+        self.frozen: list[bool] = [False] * len(self.blocks)
+        self.head_frozen = False
+
+    @property
+    def depth(self) -> int:
+        return len(self.blocks)
+
+    def features(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
+        """Output of the stem and the first `upto` blocks (all blocks when None)."""
+        x = self.stem(x)
+        for block in self.blocks[:upto]:
+            x = block(x)
+        return x
+
+    def forward_from(self, h: torch.Tensor, start: int) -> torch.Tensor:
+        """Run blocks[start:] and the head on features `h` = features(x, upto=start)."""
+        for block in self.blocks[start:]:
+            h = block(h)
+        return self.head(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_from(self.features(x, upto=0), 0)
+
+    def insert(self, position: int, spec: BlockSpec, block: nn.Module) -> None:
+        self.blocks.insert(position, block)
+        self.arch["blocks"].insert(position, spec)
+        self.frozen.insert(position, False)
+
+    def set_trainable(self, blocks: set[int], head: bool) -> None:
+        """Freeze for real: no gradients and eval mode, so frozen parts compute a fixed function."""
+        self.frozen = [i not in blocks for i in range(len(self.blocks))]
+        self.head_frozen = not head
+        for i, block in enumerate(self.blocks):
+            block.requires_grad_(not self.frozen[i])
+        self.head.requires_grad_(head)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> GrowableNet:
+        super().train(mode)
+        for block, frozen in zip(self.blocks, self.frozen, strict=True):
+            if frozen:
+                block.eval()
+        if self.head_frozen:
+            self.head.eval()
+        return self
+
+    def frozen_prefix(self) -> int:
+        """Number of leading blocks that are frozen (their output is a fixed function of x)."""
+        n = 0
+        for frozen in self.frozen:
+            if not frozen:
+                break
+            n += 1
+        return n
+
+
+def initial_arch(
+    model_cfg: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, depth: int
+) -> Arch:
+    kind = ModelKind(model_cfg["name"])
+    op = "linear" if kind is ModelKind.mlp else "conv"
+    width = model_cfg["width"]
+    d_in = int(torch.Size(input_shape).numel()) if kind is ModelKind.mlp else input_shape[0]
+    blocks = [
+        {"type": "block", "op": op, "in": d_in if i == 0 else width, "out": width}
+        for i in range(depth)
+    ]
+    return {
+        "model": dict(model_cfg),
+        "input_shape": list(input_shape),
+        "num_classes": num_classes,
+        "blocks": blocks,
+    }
+
+
+def build_network(arch: Arch) -> GrowableNet:
+    return GrowableNet(arch)
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable

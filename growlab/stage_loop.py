@@ -1,0 +1,398 @@
+"""The stage loop: grow -> verify -> train -> evaluate -> record -> checkpoint.
+
+Read top to bottom: `run` sets up (or resumes) a run, then each stage of `plan_stages` is
+begun (growth, trainable set, optimizer), trained epoch by epoch and closed with an evaluation,
+a record in summary.json and a checkpoint. A `last` checkpoint after every epoch (interval
+configurable) holds everything needed to continue exactly where the run stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from growlab import checkpoint as ckpt
+from growlab.config import OperatorName, TrainableSet
+from growlab.data import DataSplits, load_data
+from growlab.feature_cache import cached_inputs
+from growlab.loggers import SafeLogger
+from growlab.models import GrowableNet, build_network, count_params, initial_arch
+from growlab.operators import OPERATORS, grow
+from growlab.records import MetricsFile, write_json_atomic
+from growlab.training import (
+    evaluate,
+    flops_per_sample,
+    max_output_change,
+    train_epoch,
+)
+
+log = logging.getLogger("growlab")
+
+
+@dataclass
+class StagePlan:
+    phase: str  # "train" (no growth), "grow" (insert a block first) or "finetune"
+    epochs: int
+
+
+@dataclass
+class Progress:
+    """Where the run stands; saved in the `last` checkpoint."""
+
+    stage: int = 0
+    epoch: int = 0
+    current: dict[str, Any] | None = None  # the open stage's record, None between stages
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    cum_train_flops: float = 0.0
+    wall_s: float = 0.0
+    resumes: int = 0
+
+
+def plan_stages(cfg: Any) -> list[StagePlan]:
+    n = cfg.depth - cfg.train.start_depth + 1
+    first_grow = "grow" if cfg.strategy.grow else "train"
+    plan = [
+        StagePlan("train" if k == 0 else first_grow, cfg.train.epochs_per_stage) for k in range(n)
+    ]
+    if cfg.strategy.finetune_epochs > 0:
+        plan.append(StagePlan("finetune", cfg.strategy.finetune_epochs))
+    return plan
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_optimizer(cfg: Any, net: GrowableNet, lr_factor: float = 1.0) -> torch.optim.Optimizer:
+    params = [p for p in net.parameters() if p.requires_grad]
+    factory = instantiate(cfg.optimizer)
+    return factory(params, lr=cfg.optimizer.lr * lr_factor)
+
+
+def carry_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer) -> int:
+    """Give surviving parameters their per-parameter state (e.g. Adam moments) back."""
+    carried = 0
+    for group in new.param_groups:
+        for p in group["params"]:
+            if p in old.state:
+                new.state[p] = old.state[p]
+                carried += 1
+    return carried
+
+
+def apply_trainable_set(net: GrowableNet, trainable: TrainableSet, new_index: int | None) -> None:
+    if new_index is None or trainable is TrainableSet.all:
+        net.set_trainable(set(range(net.depth)), head=True)
+    elif trainable is TrainableSet.new_and_head:
+        net.set_trainable({new_index}, head=True)
+    else:
+        net.set_trainable({new_index}, head=False)
+
+
+class Run:
+    def __init__(self, cfg: Any, run_dir: Path, logger: SafeLogger) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.logger = logger
+        self.device = resolve_device(cfg.device)
+        self.plan = plan_stages(cfg)
+        self.metrics = MetricsFile(run_dir / "metrics.jsonl")
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.started = time.perf_counter()
+        torch.manual_seed(cfg.seed)
+        self.data: DataSplits = load_data(cfg.data).to(self.device)
+        self.probe = (self.data.x_val if len(self.data.x_val) else self.data.x_test)[
+            : cfg.train.probe_size
+        ]
+        self.model_cfg = OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True)
+        self.net: GrowableNet
+        self.optimizer: torch.optim.Optimizer
+        self.progress: Progress
+        self.status = "running"
+
+    # ---- setup and resume -------------------------------------------------------------
+    def start_or_resume(self) -> None:
+        last = ckpt.load_last(self.run_dir)
+        if last is None:
+            start_depth = self.cfg.train.start_depth if self.cfg.strategy.grow else self.cfg.depth
+            arch = initial_arch(
+                self.model_cfg, self.data.input_shape, self.data.num_classes, start_depth
+            )
+            self.net = build_network(arch).to(self.device)
+            self.net.set_trainable(set(range(self.net.depth)), head=True)
+            self.optimizer = build_optimizer(self.cfg, self.net)
+            self.progress = Progress()
+            self.metrics.start_fresh()
+            return
+        self.net = build_network(last["arch"]).to(self.device)
+        self.net.load_state_dict(last["model"])
+        self.net.set_trainable(
+            {i for i, f in enumerate(last["frozen"]) if not f}, head=not last["head_frozen"]
+        )
+        self.optimizer = build_optimizer(self.cfg, self.net)
+        self.optimizer.load_state_dict(last["optimizer"])
+        self.progress = Progress(**last["progress"])
+        self.progress.resumes += 1
+        self.metrics.truncate_to(last["metrics_rows"])
+        ckpt.restore_rng(last["rng"], self.generator)
+        log.info(
+            "resuming from %s: stage %d, epoch %d, %d metric rows",
+            self.run_dir / "checkpoints" / ckpt.LAST,
+            self.progress.stage,
+            self.progress.epoch,
+            last["metrics_rows"],
+        )
+
+    def save_last(self) -> None:
+        self.progress.wall_s += time.perf_counter() - self.started
+        self.started = time.perf_counter()
+        ckpt.save_last(
+            self.run_dir,
+            {
+                "arch": self.net.arch,
+                "model": self.net.state_dict(),
+                "frozen": self.net.frozen,
+                "head_frozen": self.net.head_frozen,
+                "optimizer": self.optimizer.state_dict(),
+                "rng": ckpt.rng_state(self.generator),
+                "progress": asdict(self.progress),
+                "metrics_rows": self.metrics.rows,
+            },
+        )
+
+    def elapsed(self) -> float:
+        return self.progress.wall_s + time.perf_counter() - self.started
+
+    # ---- records ------------------------------------------------------------------------
+    def record(self, row: dict[str, Any]) -> None:
+        self.metrics.append(row)
+        self.logger.log(row)
+
+    def summary(self, error: str | None = None) -> dict[str, Any]:
+        cfg = self.cfg
+        stages = self.progress.stages
+        summary: dict[str, Any] = {
+            "strategy": cfg.strategy.name,
+            "operator": str(OperatorName(cfg.strategy.operator).value),
+            "model": self.model_cfg["name"],
+            "data": self.data.name,
+            "seed": cfg.seed,
+            "depth": cfg.depth,
+            "start_depth": cfg.train.start_depth,
+            "epochs_per_stage": cfg.train.epochs_per_stage,
+            "status": self.status,
+            "test_acc": stages[-1]["test_acc"] if stages else None,
+            "best_test_acc": max((s["test_acc"] for s in stages), default=None),
+            "train_flops": self.progress.cum_train_flops,
+            "wall_s": self.elapsed(),
+            "device": str(self.device),
+            "resumes": self.progress.resumes,
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "stages": stages,
+        }
+        if error is not None:
+            summary["error"] = error
+        return summary
+
+    def write_summary(self, error: str | None = None) -> dict[str, Any]:
+        summary = self.summary(error)
+        write_json_atomic(self.run_dir / "summary.json", summary)
+        return summary
+
+    # ---- the stage loop -----------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.start_or_resume()
+        while self.progress.stage < len(self.plan):
+            plan = self.plan[self.progress.stage]
+            if self.progress.current is None:
+                self.begin_stage(plan)
+            if not self.train_stage(plan):
+                self.status = "diverged"
+                log.error(
+                    "training loss is not finite at stage %d; run diverged", self.progress.stage
+                )
+                break
+            self.end_stage()
+        if self.status == "running":
+            self.status = "completed"
+        summary = self.write_summary()
+        self.save_last()
+        self.logger.finish(summary)
+        return summary
+
+    def val_split(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(self.data.x_val):
+            return self.data.x_val, self.data.y_val
+        return self.data.x_train, self.data.y_train
+
+    def begin_stage(self, plan: StagePlan) -> None:
+        cfg, strategy = self.cfg, self.cfg.strategy
+        stage_start = time.perf_counter()
+        record: dict[str, Any] = {
+            "stage": self.progress.stage,
+            "phase": plan.phase,
+            "inserted_at": None,
+            "preservation_error": None,
+            "shock": None,
+        }
+        if plan.phase == "grow":
+            operator = OperatorName(strategy.operator)
+            x_val, y_val = self.val_split()
+            bs = cfg.train.eval_batch_size
+            before = evaluate(self.net, x_val, y_val, bs)
+            self.net.eval()
+            with torch.no_grad():
+                probe_before = self.net(self.probe)
+            index = grow(self.net, operator, strategy.position, strategy.literal_seed_init)
+            self.net.eval()
+            with torch.no_grad():
+                probe_after = self.net(self.probe)
+            after = evaluate(self.net, x_val, y_val, bs)
+            if OPERATORS[operator].preserves_function:
+                record["preservation_error"] = max_output_change(probe_before, probe_after)
+            record["inserted_at"] = index
+            record["shock"] = {
+                "acc_before": before.acc,
+                "acc_after": after.acc,
+                "loss_before": before.loss,
+                "loss_after": after.loss,
+            }
+            apply_trainable_set(self.net, TrainableSet(strategy.trainable), index)
+            self.new_optimizer(lr_factor=1.0)
+            self.record({"event": "growth", "depth": self.net.depth, **record})
+        elif plan.phase == "finetune":
+            self.net.set_trainable(set(range(self.net.depth)), head=True)
+            self.new_optimizer(lr_factor=strategy.finetune_lr_factor)
+        record["depth"] = self.net.depth
+        record["epochs"] = plan.epochs
+        record["stage_wall_s"] = time.perf_counter() - stage_start
+        self.progress.current = record
+        self.progress.epoch = 0
+
+    def new_optimizer(self, lr_factor: float) -> None:
+        old = self.optimizer
+        self.optimizer = build_optimizer(self.cfg, self.net, lr_factor)
+        if self.cfg.train.carry_optimizer_state:
+            carry_state(old, self.optimizer)
+
+    def train_stage(self, plan: StagePlan) -> bool:
+        cfg = self.cfg
+        assert self.progress.current is not None
+        record = self.progress.current
+        max_bytes = cfg.train.cache_max_mb * 2**20 if cfg.train.cache_frozen_features else 0
+        inputs, start = cached_inputs(self.net, self.data.x_train, max_bytes)
+        flops_epoch = self.train_flops_per_sample() * len(self.data.x_train)
+        x_val, y_val = self.val_split()
+        while self.progress.epoch < plan.epochs:
+            t0 = time.perf_counter()
+            result = train_epoch(
+                self.net,
+                inputs,
+                self.data.y_train,
+                self.optimizer,
+                cfg.train.batch_size,
+                self.generator,
+                start,
+            )
+            val = evaluate(self.net, x_val, y_val, cfg.train.eval_batch_size)
+            self.progress.epoch += 1
+            self.progress.cum_train_flops += flops_epoch
+            record["stage_wall_s"] += time.perf_counter() - t0
+            self.record(
+                {
+                    "event": "epoch",
+                    "stage": self.progress.stage,
+                    "depth": self.net.depth,
+                    "epoch": self.progress.epoch,
+                    "train_loss": result.loss,
+                    "train_acc": result.acc,
+                    "val_loss": val.loss,
+                    "val_acc": val.acc,
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "cum_train_flops": self.progress.cum_train_flops,
+                }
+            )
+            record["train_loss"], record["train_acc"] = result.loss, result.acc
+            if not math.isfinite(result.loss):
+                return False
+            every = cfg.train.checkpoint_every_epochs
+            if every > 0 and self.progress.epoch % every == 0 and self.progress.epoch < plan.epochs:
+                self.save_last()
+        return True
+
+    def train_flops_per_sample(self) -> float:
+        """Forward through everything, backward (2x forward) from the first trainable block."""
+        sample = self.data.x_train[:1]
+        total = flops_per_sample(self.net, sample)
+        prefix = self.net.frozen_prefix()
+        frozen = 0
+        if prefix:
+            with torch.no_grad():
+                from torch.utils.flop_counter import FlopCounterMode
+
+                counter = FlopCounterMode(display=False)
+                with counter:
+                    self.net.features(sample, upto=prefix)
+                frozen = counter.get_total_flops()
+        return float(total + 2 * (total - frozen))
+
+    def end_stage(self) -> None:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        assert self.progress.current is not None
+        record = self.progress.current
+        bs = cfg.train.eval_batch_size
+        test = evaluate(self.net, self.data.x_test, self.data.y_test, bs)
+        val = evaluate(self.net, *self.val_split(), bs)
+        total, trainable = count_params(self.net)
+        previous = self.progress.stages[-1] if self.progress.stages else None
+        record.update(
+            {
+                "depth": self.net.depth,
+                "test_acc": test.acc,
+                "test_loss": test.loss,
+                "val_acc": val.acc,
+                "val_loss": val.loss,
+                "params_total": total,
+                "params_trainable": trainable,
+                "flops_per_sample": flops_per_sample(self.net, self.data.x_test[:1]),
+                "cum_train_flops": self.progress.cum_train_flops,
+                "improved": None if previous is None else bool(val.loss < previous["val_loss"]),
+            }
+        )
+        record.setdefault("train_loss", None)
+        record.setdefault("train_acc", None)
+        record["wall_s"] = record.pop("stage_wall_s") + time.perf_counter() - t0
+        self.progress.stages.append(record)
+        self.progress.current = None
+        self.progress.stage += 1
+        self.progress.epoch = 0
+        self.record({"event": "stage", **record})
+        ckpt.save_weights(self.net, ckpt.stage_path(self.run_dir, record["stage"]))
+        self.write_summary()
+        self.save_last()
+        log.info(stage_line(record, previous, len(self.plan)))
+
+
+def stage_line(record: dict[str, Any], previous: dict[str, Any] | None, n_stages: int) -> str:
+    line = (
+        f"stage {record['stage'] + 1}/{n_stages} [{record['phase']}] depth {record['depth']}: "
+        f"test_acc {record['test_acc']:.4f} val_loss {record['val_loss']:.4f}"
+    )
+    if record["preservation_error"] is not None:
+        line += f" preservation_error {record['preservation_error']:.2e}"
+    if previous is not None:
+        verdict = "helped" if record["improved"] else "did not help"
+        line += f" (prev val_loss {previous['val_loss']:.4f}: new stage {verdict})"
+    return line
