@@ -120,8 +120,9 @@ def _raw_fashion_mnist_root() -> Path:
     ]
     missing = [f for f in files if not (FASHION_MNIST_DIR / f"{f}.gz").exists()]
     if missing:
+        absent = ", ".join(m + ".gz" for m in missing)
         raise ConfigError(
-            f"data=fashion_mnist: {FASHION_MNIST_DIR} lacks {', '.join(m + '.gz' for m in missing)}; "
+            f"data=fashion_mnist: {FASHION_MNIST_DIR} lacks {absent}; "
             "install it with `apt-get install dataset-fashion-mnist` "
             "or point GROWLAB_FASHION_MNIST_DIR at a folder holding the gzipped IDX files"
         )

@@ -40,27 +40,44 @@ is_zombie() {
     [[ $(awk '/^Threads:/{print $2}' "/proc/$1/status" 2>/dev/null) == 1 ]]
 }
 
-# stop_recorded NAME COMM [TIMEOUT_S]: SIGTERM the recorded daemon, wait for it
-# to exit (SIGKILL after the timeout), forget its pid file.
+# stop_recorded [-t TIMEOUT_S] NAME:COMM...: SIGTERM the recorded daemons
+# (all at once), wait for them to exit (SIGKILL after the timeout, default
+# 30 s), then forget their pid files.
 stop_recorded() {
-  local name=$1 comm=$2 timeout=${3:-20} pid i t0
-  if pid=$(recorded_pid "$name" "$comm"); then
-    log "stopping $name (pid $pid)"
-    t0=$(date +%s.%N)
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < timeout * 10; i++)); do
-      recorded_pid "$name" "$comm" >/dev/null || break
+  local timeout=30 d name comm pid i t0 alive
+  if [[ $1 == -t ]]; then timeout=$2; shift 2; fi
+  t0=$(date +%s.%N)
+  local -a names=() comms=()
+  for d in "$@"; do
+    name=${d%%:*} comm=${d##*:}
+    if pid=$(recorded_pid "$name" "$comm"); then
+      log "stopping $name (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      names+=("$name") comms+=("$comm")
+    fi
+    rm -f "$STATE_DIR/$name.pid.stopping"
+  done
+  for ((i = 0; i < ${#names[@]}; i++)); do
+    name=${names[i]} comm=${comms[i]}
+    alive=1
+    while alive_after_start "$t0" "$timeout"; do
+      recorded_pid "$name" "$comm" >/dev/null || { alive=0; break; }
       sleep 0.1
     done
-    if recorded_pid "$name" "$comm" >/dev/null; then
+    if ((alive)) && pid=$(recorded_pid "$name" "$comm"); then
       log "$name (pid $pid) ignored SIGTERM for ${timeout}s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < 50; i++)); do
+      for ((j = 0; j < 50; j++)); do
         recorded_pid "$name" "$comm" >/dev/null || break
         sleep 0.1
       done
     fi
     log "$name stopped after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s"
-  fi
-  rm -f "$STATE_DIR/$name.pid"
+  done
+  for d in "$@"; do rm -f "$STATE_DIR/${d%%:*}.pid"; done
+}
+
+# alive_after_start T0 TIMEOUT: less than TIMEOUT seconds have passed since T0.
+alive_after_start() {
+  awk -v a="$1" -v b="$(date +%s.%N)" -v t="$2" 'BEGIN{exit !(b - a < t)}'
 }
