@@ -201,11 +201,9 @@ def validate(cfg: Any) -> None:
         raise ConfigError(
             f"model=cnn needs image data, got data={data.value}; valid choices: {valid}"
         )
-    if (
-        operator is OperatorName.identity
-        and Activation(cfg.model.activation) is not Activation.relu
-    ):
+    activation = Activation(cfg.model.activation)
+    if operator is OperatorName.identity and activation is not Activation.relu:
         raise ConfigError(
             f"operator=identity preserves the function only before an idempotent activation; "
-            f"got model.activation={cfg.model.activation}, valid choices: relu"
+            f"got model.activation={activation.value}, valid choices: relu"
         )

@@ -27,10 +27,10 @@ if recorded_pid slurmctld slurmctld >/dev/null; then
   fi
 fi
 
-for ((k = ${#DAEMONS[@]} - 1; k >= 0; k--)); do
-  d=${DAEMONS[k]}
-  stop_recorded "${d%%:*}" "${d##*:}" 30
-done
+# slurmctld flushes accounting to slurmdbd, which needs mariadb and munge.
+stop_recorded slurmd:slurmd slurmctld:slurmctld
+stop_recorded slurmdbd:slurmdbd
+stop_recorded mariadbd:mariadbd munged:munged
 
 left=$(pgrep -x slurmstepd || true)
 [[ -z $left ]] || log "warning: slurmstepd processes still running (not ours to kill): $(echo $left)"

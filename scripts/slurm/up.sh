@@ -116,9 +116,8 @@ install_conf "$HERE/slurmdbd.conf.template" "$SLURM_ETC/slurmdbd.conf" 600
 
 if ((config_changed)); then
   # Restart any slurm daemons of ours so they pick up the new configuration.
-  for d in slurmd:slurmd slurmctld:slurmctld slurmdbd:slurmdbd; do
-    stop_recorded "${d%%:*}" "${d##*:}"
-  done
+  stop_recorded slurmd:slurmd slurmctld:slurmctld
+  stop_recorded slurmdbd:slurmdbd
 fi
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from growlab.config import register_configs
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+
+# Small and fast: a few epochs on digits.
+FAST = ["train.epochs_per_stage=2", "depth=3", "logger=none"]
+
+register_configs()
+
+
+def compose_cfg(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def run_in_process(overrides: list[str], run_dir: Path) -> dict[str, Any]:
+    from growlab.__main__ import run_job
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_job(compose_cfg(overrides), run_dir)
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "growlab", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def without_timing(value: Any) -> Any:
+    """Everything in a summary except wall-clock times, for exact comparisons."""
+    if isinstance(value, dict):
+        return {k: without_timing(v) for k, v in value.items() if "wall" not in k}
+    if isinstance(value, list):
+        return [without_timing(v) for v in value]
+    return value
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _offline_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+from conftest import compose_cfg, run_cli
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf.errors import ValidationError
+
+from growlab.config import ConfigError, validate
+
+STRATEGIES = [
+    "freeze-all-but-new",
+    "finetune-all-after",
+    "identity-insert",
+    "conv-multiplicative",
+    "from-scratch",
+]
+
+
+def test_default_config_composes_to_the_documented_defaults() -> None:
+    cfg = compose_cfg([])
+    assert (cfg.model.name, cfg.data.name, cfg.strategy.name) == (
+        "mlp",
+        "digits",
+        "freeze-all-but-new",
+    )
+    assert cfg.optimizer._target_ == "torch.optim.Adam"
+    assert cfg.depth == 4 and cfg.train.start_depth == 1
+    validate(cfg)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_composes_by_its_command_line_name(strategy: str) -> None:
+    model = "cnn" if strategy == "conv-multiplicative" else "mlp"
+    cfg = compose_cfg([f"strategy={strategy}", f"model={model}"])
+    assert cfg.strategy.name == strategy
+    validate(cfg)
+
+
+def test_sgd_optimizer_has_momentum() -> None:
+    cfg = compose_cfg(["optimizer=sgd"])
+    assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.momentum == 0.9
+
+
+def test_unknown_key_is_rejected() -> None:
+    with pytest.raises(ConfigCompositionException, match="widht"):
+        compose_cfg(["model.widht=3"])
+
+
+def test_wrong_type_is_rejected() -> None:
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_cfg(["train.epochs_per_stage=many"])
+    assert "many" in str(info.value.__cause__)
+
+
+def test_bad_enum_value_names_the_valid_choices() -> None:
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_cfg(["model.norm=group"])
+    cause = info.value.__cause__
+    assert isinstance(cause, ValidationError)
+    assert "group" in str(cause) and "batch" in str(cause) and "layer" in str(cause)
+
+
+def test_unknown_dataset_lists_the_available_ones() -> None:
+    with pytest.raises(MissingConfigException) as info:
+        compose_cfg(["data=imagenet"])
+    message = str(info.value)
+    assert "imagenet" in message and "fashion_mnist" in message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (["depth=1", "train.start_depth=2"], "depth=1"),
+        (["train.epochs_per_stage=-1"], "epochs_per_stage=-1"),
+        (["strategy=conv-multiplicative"], "model=mlp"),
+        (["model=cnn", "data=blobs"], "data=blobs"),
+        (["strategy=identity-insert", "model.activation=tanh"], "activation=tanh"),
+        (["device=tpu"], "tpu"),
+    ],
+)
+def test_impossible_combinations_fail_with_a_named_value(
+    overrides: list[str], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        validate(compose_cfg(overrides))
+
+
+def test_cli_refuses_conv_gate_on_mlp_without_claiming_success(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        ["model=mlp", "strategy=conv-multiplicative", f"hydra.run.dir={run_dir}"], cwd=tmp_path
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "conv-multiplicative" in output and "model=cnn" in output
+    assert "Traceback" not in output
+    import json
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and "model=mlp" in summary["error"]
+    assert not (run_dir / "checkpoints").exists()
+    assert not (run_dir / "metrics.jsonl").exists()

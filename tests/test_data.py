@@ -1,0 +1,54 @@
+"""The offline datasets load as deterministic, normalised tensors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import compose_cfg
+
+from growlab.data import load_data
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "classes"),
+    [
+        ("digits", (1, 8, 8), 10),
+        ("blobs", (2,), 3),
+        ("mnist1d", (40,), 10),
+        ("fashion_mnist", (1, 28, 28), 10),
+    ],
+)
+def test_dataset_loads_with_expected_shape(name: str, shape: tuple, classes: int) -> None:
+    data = load_data(compose_cfg([f"data={name}"]).data)
+    assert data.input_shape == shape and data.num_classes == classes
+    assert data.x_train.dtype == torch.float32 and data.y_train.dtype == torch.int64
+    assert len(data.x_val) > 0 and len(data.x_test) > 0
+    # Normalised with training statistics.
+    assert data.x_train.mean().abs() < 0.05
+    assert 0.9 < data.x_train.std() < 1.1
+
+
+def test_fashion_mnist_has_the_official_split_sizes() -> None:
+    data = load_data(compose_cfg(["data=fashion_mnist", "data.val_fraction=0.1"]).data)
+    assert len(data.x_train) + len(data.x_val) == 60000
+    assert len(data.x_test) == 10000
+
+
+def test_blobs_follows_seed_004() -> None:
+    data = load_data(compose_cfg(["data=blobs", "data.val_fraction=0"]).data)
+    assert len(data.x_train) == 500 and len(data.x_test) == 500
+
+
+def test_splits_are_deterministic() -> None:
+    a = load_data(compose_cfg(["data=digits"]).data)
+    b = load_data(compose_cfg(["data=digits"]).data)
+    assert torch.equal(a.x_val, b.x_val) and torch.equal(a.y_test, b.y_test)
+
+
+def test_missing_fashion_mnist_says_how_to_install(monkeypatch, tmp_path) -> None:
+    from growlab import data as data_module
+    from growlab.config import ConfigError
+
+    monkeypatch.setattr(data_module, "FASHION_MNIST_DIR", tmp_path)
+    with pytest.raises(ConfigError, match="apt-get install dataset-fashion-mnist"):
+        load_data(compose_cfg(["data=fashion_mnist"]).data)

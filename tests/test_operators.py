@@ -1,0 +1,110 @@
+"""Every growth operator is tested for exactness at insertion (or for not claiming it)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from growlab.config import ConfigError, OperatorName
+from growlab.models import GrowableNet, build_network, initial_arch
+from growlab.operators import OPERATORS, grow
+
+
+def make_net(kind: str, norm: str, depth: int = 2) -> tuple[GrowableNet, torch.Tensor]:
+    torch.manual_seed(0)
+    model = {"name": kind, "width": 12, "activation": "relu", "norm": norm, "kernel_size": 3}
+    shape = (1, 8, 8) if kind == "cnn" else (20,)
+    net = build_network(initial_arch(model, shape, 5, depth))
+    x = torch.randn(64, *shape)
+    # Give BatchNorm non-trivial running statistics, as after training.
+    net.train()
+    with torch.no_grad():
+        for _ in range(5):
+            net(x * 3 + 1)
+    net.eval()
+    return net, x
+
+
+def output_change(net: GrowableNet, x: torch.Tensor, operator: OperatorName, **kw) -> float:
+    net.eval()
+    with torch.no_grad():
+        before = net(x)
+        grow(net, operator, **kw)
+        net.eval()
+        after = net(x)
+    return (before - after).abs().max().item()
+
+
+@pytest.mark.parametrize("norm", ["none", "batch", "layer"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("position", [None, 1])
+def test_identity_insert_preserves_the_function(kind: str, norm: str, position: int | None):
+    net, x = make_net(kind, norm)
+    change = output_change(
+        net, x, OperatorName.identity, position=position, literal_seed_init=False
+    )
+    assert change <= 1e-5
+    assert net.depth == 3
+
+
+def test_identity_insert_changes_the_function_once_trained_weights_move() -> None:
+    net, x = make_net("mlp", "none")
+    grow(net, OperatorName.identity, position=None, literal_seed_init=False)
+    net.eval()
+    before = net(x)
+    with torch.no_grad():
+        net.blocks[-1].op.weight.add_(0.5)
+    assert (net(x) - before).abs().max().item() > 1e-2
+
+
+@pytest.mark.parametrize("norm", ["none", "batch", "layer"])
+def test_conv_gate_preserves_the_function(norm: str) -> None:
+    net, x = make_net("cnn", norm)
+    change = output_change(
+        net, x, OperatorName.multiplicative, position=None, literal_seed_init=False
+    )
+    assert change <= 1e-5
+    assert net.arch["blocks"][-1]["type"] == "gate"
+
+
+def test_literal_seed_gate_does_not_preserve_the_function() -> None:
+    net, x = make_net("cnn", "none")
+    change = output_change(
+        net, x, OperatorName.multiplicative, position=None, literal_seed_init=True
+    )
+    assert change > 1e-1
+
+
+def test_conv_gate_refuses_an_mlp() -> None:
+    net, _ = make_net("mlp", "none")
+    with pytest.raises(ConfigError, match="model=cnn"):
+        grow(net, OperatorName.multiplicative, position=None, literal_seed_init=False)
+
+
+def test_random_block_does_not_claim_preservation_and_changes_the_function() -> None:
+    assert not OPERATORS[OperatorName.random].preserves_function
+    assert OPERATORS[OperatorName.identity].preserves_function
+    net, x = make_net("mlp", "none")
+    assert output_change(net, x, OperatorName.random, position=None, literal_seed_init=False) > 1e-3
+
+
+def test_insertion_position_is_respected_and_checked() -> None:
+    net, _ = make_net("mlp", "none", depth=3)
+    index = grow(net, OperatorName.identity, position=1, literal_seed_init=False)
+    assert index == 1
+    assert torch.equal(net.blocks[1].op.weight, torch.eye(12))
+    with pytest.raises(ConfigError, match="strategy.position=9"):
+        grow(net, OperatorName.identity, position=9, literal_seed_init=False)
+    with pytest.raises(ConfigError, match="valid range 1..4"):
+        grow(net, OperatorName.identity, position=0, literal_seed_init=False)
+
+
+def test_grown_architecture_rebuilds_from_its_spec() -> None:
+    net, x = make_net("cnn", "batch")
+    grow(net, OperatorName.multiplicative, position=None, literal_seed_init=False)
+    grow(net, OperatorName.identity, position=1, literal_seed_init=False)
+    clone = build_network(net.arch)
+    clone.load_state_dict(net.state_dict())
+    net.eval()
+    clone.eval()
+    assert torch.equal(net(x), clone(x))

@@ -1,0 +1,77 @@
+"""Which parameters train after a growth, and that frozen parts really stay fixed."""
+
+from __future__ import annotations
+
+import torch
+from conftest import compose_cfg
+
+from growlab.config import OperatorName, TrainableSet
+from growlab.data import load_data
+from growlab.feature_cache import cached_inputs
+from growlab.models import build_network, initial_arch
+from growlab.operators import grow
+from growlab.stage_loop import apply_trainable_set, build_optimizer
+from growlab.training import train_epoch
+
+
+def grown_net(norm: str, trainable: TrainableSet):
+    cfg = compose_cfg([f"model.norm={norm}"])
+    data = load_data(cfg.data)
+    torch.manual_seed(0)
+    model = {"name": "mlp", "width": 16, "activation": "relu", "norm": norm, "kernel_size": 3}
+    net = build_network(initial_arch(model, data.input_shape, data.num_classes, 2))
+    index = grow(net, OperatorName.random, position=None, literal_seed_init=False)
+    apply_trainable_set(net, trainable, index)
+    return cfg, data, net, index
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def train_one_epoch(cfg, data, net) -> None:
+    optimizer = build_optimizer(cfg, net)
+    inputs, start = cached_inputs(net, data.x_train, max_bytes=0)
+    train_epoch(net, inputs, data.y_train, optimizer, 64, torch.Generator().manual_seed(0), start)
+
+
+def test_freeze_all_but_new_trains_only_the_new_block_and_head() -> None:
+    cfg, data, net, index = grown_net("batch", TrainableSet.new_and_head)
+    frozen_before = [snapshot(b) for b in net.blocks[:index]]
+    new_before, head_before = snapshot(net.blocks[index]), snapshot(net.head)
+    train_one_epoch(cfg, data, net)
+    for block, before in zip(net.blocks[:index], frozen_before, strict=True):
+        after = block.state_dict()
+        # Bitwise unchanged, BatchNorm running statistics included.
+        assert all(torch.equal(before[k], after[k]) for k in before)
+        assert not block.training
+        assert not any(p.requires_grad for p in block.parameters())
+    assert net.blocks[index].training
+    assert not torch.equal(new_before["op.weight"], net.blocks[index].op.weight)
+    assert not torch.equal(new_before["norm.running_mean"], net.blocks[index].norm.running_mean)
+    assert not torch.equal(head_before["weight"], net.head.weight)
+
+
+def test_new_only_keeps_the_head_fixed() -> None:
+    cfg, data, net, index = grown_net("none", TrainableSet.new)
+    head_before = snapshot(net.head)
+    new_before = snapshot(net.blocks[index])
+    train_one_epoch(cfg, data, net)
+    assert torch.equal(head_before["weight"], net.head.weight)
+    assert not torch.equal(new_before["op.weight"], net.blocks[index].op.weight)
+
+
+def test_all_trains_every_block() -> None:
+    cfg, data, net, _ = grown_net("none", TrainableSet.all)
+    before = [snapshot(b) for b in net.blocks]
+    train_one_epoch(cfg, data, net)
+    for block, snap in zip(net.blocks, before, strict=True):
+        assert not torch.equal(snap["op.weight"], block.op.weight)
+
+
+def test_train_mode_keeps_frozen_blocks_in_eval() -> None:
+    _, _, net, index = grown_net("batch", TrainableSet.new_and_head)
+    net.train()
+    assert [b.training for b in net.blocks] == [False] * index + [True]
+    net.eval()
+    assert not any(b.training for b in net.blocks)
