@@ -37,6 +37,9 @@ class DatasetName(str, Enum):
     blobs = "blobs"
     fashion_mnist = "fashion_mnist"
     mnist1d = "mnist1d"
+    cifar10 = "cifar10"
+    mnist = "mnist"
+    flowers102 = "flowers102"
 
 
 class OperatorName(str, Enum):
@@ -69,7 +72,11 @@ class DataConfig:
     centers: int = 3
     cluster_std: float = 2.0
     test_fraction: float = 0.5
+    # torchvision datasets: folder holding them (null: $GROWLAB_DATA_ROOT, else ~/data),
+    # whether torchvision may download when online, and the square image size (flowers102).
     root: str | None = None
+    download: bool = False
+    image_size: int = 128
 
 
 @dataclass
@@ -119,9 +126,23 @@ class TrainConfig:
     cache_max_mb: int = 2048
 
 
+class LoggerMode(str, Enum):
+    auto = "auto"
+    online = "online"
+    offline = "offline"
+    disabled = "disabled"
+
+
 @dataclass
 class LoggerConfig:
     name: str = "none"
+    project: str = "growlab"
+    entity: str | None = None
+    # null: derived from the Hydra sweep directory (or the run directory for a single run).
+    group: str | None = None
+    mode: LoggerMode = LoggerMode.auto
+    tags: list[str] = field(default_factory=list)
+    init_timeout_s: float = 10.0
 
 
 @dataclass
@@ -152,7 +173,13 @@ def register_configs() -> None:
     cs.store(group="logger", name="base_logger", node=LoggerConfig)
 
 
-IMAGE_DATASETS = {DatasetName.digits, DatasetName.fashion_mnist}
+IMAGE_DATASETS = {
+    DatasetName.digits,
+    DatasetName.fashion_mnist,
+    DatasetName.cifar10,
+    DatasetName.mnist,
+    DatasetName.flowers102,
+}
 DEVICES = ("auto", "cpu", "cuda")
 
 

@@ -173,7 +173,16 @@ LOADERS: dict[DatasetName, Callable[[Any], tuple[np.ndarray, ...]]] = {
 }
 
 
+def _loader(name: DatasetName) -> Callable[[Any], tuple[np.ndarray, ...]]:
+    if name in LOADERS:
+        return LOADERS[name]
+    # CIFAR-10, MNIST and Flowers102 come through torchvision's dataset classes.
+    from growlab import torchvision_data
+
+    return torchvision_data.LOADERS[name]
+
+
 def load_data(cfg: Any) -> DataSplits:
     name = DatasetName(cfg.name)
-    x_train, y_train, x_test, y_test = LOADERS[name](cfg)
+    x_train, y_train, x_test, y_test = _loader(name)(cfg)
     return _finish(name.value, x_train, y_train, x_test, y_test, cfg.val_fraction, cfg.split_seed)
