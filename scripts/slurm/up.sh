@@ -56,7 +56,7 @@ if ((${#missing[@]})); then
   if ((rc == 0)); then
     apt_install || { apt-get -o DPkg::Lock::Timeout=300 update && apt_install; } || rc=$?
   fi
-  ((created_policy)) && rm -f /usr/sbin/policy-rc.d
+  if ((created_policy)); then rm -f /usr/sbin/policy-rc.d; fi
   ((rc == 0)) || die "apt-get failed (rc=$rc)"
 fi
 
