@@ -106,6 +106,9 @@ class Run:
         self.run_dir = run_dir
         self.logger = logger
         self.device = resolve_device(cfg.device)
+        if "SLURM_CPUS_PER_TASK" in os.environ:
+            # Use the CPUs SLURM granted, not every core of the node.
+            torch.set_num_threads(int(os.environ["SLURM_CPUS_PER_TASK"]))
         self.plan = plan_stages(cfg)
         self.metrics = MetricsFile(run_dir / "metrics.jsonl")
         self.generator = torch.Generator().manual_seed(cfg.seed)
@@ -199,6 +202,8 @@ class Run:
             "device": str(self.device),
             "resumes": self.progress.resumes,
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "slurm_array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID"),
+            "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),
             "stages": stages,
         }
         if error is not None:
@@ -212,6 +217,12 @@ class Run:
 
     # ---- the stage loop -----------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        if "SLURM_JOB_ID" in os.environ:
+            log.info(
+                "running as slurm job %s (restart %s)",
+                os.environ["SLURM_JOB_ID"],
+                os.environ.get("SLURM_RESTART_COUNT", "0"),
+            )
         self.start_or_resume()
         while self.progress.stage < len(self.plan):
             plan = self.plan[self.progress.stage]

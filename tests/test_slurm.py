@@ -1,0 +1,201 @@
+"""Sweeps through hydra/launcher=slurm against a real one-node SLURM cluster on localhost.
+
+scripts/test.sh (and so CI) brings the cluster up with scripts/slurm/up.sh. Without a reachable
+cluster these tests fail under CI and are skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, without_timing
+
+from growlab.records import read_metrics
+
+pytestmark = pytest.mark.slurm
+
+
+def cluster_ready() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    result = subprocess.run(
+        ["sinfo", "-h", "-N", "-n", "localhost", "-o", "%T"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    return result.returncode == 0 and result.stdout.strip().startswith(("idle", "mix", "alloc"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm_cluster() -> None:
+    if not cluster_ready():
+        message = "no local SLURM cluster: run scripts/slurm/up.sh (as root) first"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def sweep_command(sweep_dir: Path, *overrides: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "growlab",
+        "-m",
+        "hydra/launcher=slurm",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.timeout_min=10",
+        f"hydra.sweep.dir={sweep_dir}",
+        "logger=none",
+        *overrides,
+    ]
+
+
+def run_sweep(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    return subprocess.run(
+        sweep_command(sweep_dir, *overrides),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def run_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def sacct_states(job_ids: list[str]) -> dict[str, str]:
+    out = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    return dict(line.split("|", 1) for line in out.split())
+
+
+def test_six_job_sweep_runs_under_slurm(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    result = run_sweep(
+        sweep,
+        "strategy=freeze-all-but-new,identity-insert,from-scratch",
+        "depth=2,3",
+        "train.epochs_per_stage=2",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = run_dirs(sweep)
+    assert len(runs) == 6
+    summaries = [json.loads((r / "summary.json").read_text()) for r in runs]
+    assert all(s["status"] == "completed" for s in summaries)
+    job_ids = [s["slurm_job_id"] for s in summaries]
+    assert all(job_ids) and len(set(job_ids)) == 6
+    array_ids = {s["slurm_array_job_id"] for s in summaries}
+    assert len(array_ids) == 1 and None not in array_ids
+    # SLURM's own accounting knows these jobs and saw them complete.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        states = sacct_states(job_ids)
+        if all(
+            states.get(f"{s['slurm_array_job_id']}_{s['slurm_array_task_id']}") == "COMPLETED"
+            for s in summaries
+        ):
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"sacct does not show the jobs completed: {states}")
+
+
+def test_failed_job_is_reported_and_other_results_kept(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    result = run_sweep(
+        sweep,
+        "model=mlp",
+        "strategy=freeze-all-but-new,conv-multiplicative",
+        "depth=2",
+        "train.epochs_per_stage=1",
+    )
+    assert result.returncode != 0
+    summaries = {r.name: json.loads((r / "summary.json").read_text()) for r in run_dirs(sweep)}
+    good = next(s for name, s in summaries.items() if "freeze-all-but-new" in name)
+    bad = next(s for name, s in summaries.items() if "conv-multiplicative" in name)
+    assert good["status"] == "completed" and good["test_acc"] > 0.5
+    assert bad["status"] == "failed" and "model=cnn" in bad["error"]
+
+
+def wait_for_rows(metrics: Path, rows: int, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= rows:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{metrics} never reached {rows} rows")
+
+
+def test_usr2_requeues_and_resumes_to_the_uninterrupted_result(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    # Two identical jobs: one is interrupted, the other is the uninterrupted reference.
+    overrides = [
+        "data=fashion_mnist",
+        "model.width=32",
+        "depth=2",
+        "train.epochs_per_stage=4",
+        "train.checkpoint_every_epochs=1,1",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    proc = subprocess.Popen(
+        sweep_command(sweep, *overrides),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(sweep.glob("[0-9]*"))) < 2:
+            time.sleep(0.2)
+        victim = sorted(sweep.glob("0_*"))[0]
+        wait_for_rows(victim / "metrics.jsonl", 2, timeout=120)
+        job_id = slurm_job_of(victim)
+        signalled = time.time()
+        subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
+        while "resuming from" not in (victim / "growlab.log").read_text():
+            assert time.time() - signalled < 180, "the requeued job never resumed"
+            time.sleep(0.2)
+        print(f"USR2 signal to resumed training: {time.time() - signalled:.1f}s")
+        output, _ = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output[-3000:]
+    resumed = json.loads((victim / "summary.json").read_text())
+    reference = json.loads((sorted(sweep.glob("1_*"))[0] / "summary.json").read_text())
+    assert resumed["status"] == "completed" and resumed["resumes"] == 1
+    assert without_timing(resumed["stages"]) == without_timing(reference["stages"])
+    rows = read_metrics(victim / "metrics.jsonl")
+    assert without_timing(rows) == without_timing(
+        read_metrics(sorted(sweep.glob("1_*"))[0] / "metrics.jsonl")
+    )
+
+
+def slurm_job_of(run_dir: Path) -> str:
+    """The job id of a running run, from the growlab.log header SLURM-aware runs write."""
+    for _ in range(100):
+        log = run_dir / "growlab.log"
+        if log.exists():
+            for line in log.read_text().splitlines():
+                if "slurm job " in line:
+                    return line.rsplit("slurm job ", 1)[1].split()[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no slurm job id logged in {run_dir}")
