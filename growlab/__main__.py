@@ -55,6 +55,9 @@ def main(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     summary = run_job(cfg, run_dir)
     log.info("run %s finished: %s, test_acc %s", run_dir, summary["status"], summary["test_acc"])
+    from growlab.progress import log_sweep_count
+
+    log_sweep_count()
     return summary["test_acc"]
 
 

@@ -124,6 +124,9 @@ class TrainConfig:
     # Reuse frozen blocks' outputs within a stage when that is exact (see growlab/feature_cache.py).
     cache_frozen_features: bool = True
     cache_max_mb: int = 2048
+    # CPU threads; null picks: 1 for small batches (thread start-up costs more than it saves),
+    # else SLURM_CPUS_PER_TASK or all cores.
+    num_threads: int | None = None
 
 
 class LoggerMode(str, Enum):

@@ -113,18 +113,26 @@ def _expected(name: DatasetName, root: Path) -> list[Path]:
 
 
 def _hint(name: DatasetName, root: Path) -> str:
-    return (
-        f"expected layout: {LAYOUT[name].replace('<root>', str(root))}. Point data.root (or "
-        f"GROWLAB_DATA_ROOT) at the folder holding them, or set data.download=true on a machine "
-        f"that is online"
+    top = _folder(name, root).relative_to(root).parts[0]
+    hint = (
+        f"expected layout: {LAYOUT[name].replace('<root>', str(root))}. Set data.root (or "
+        f"GROWLAB_DATA_ROOT) to the folder that holds {top}/"
     )
+    if root.name == top:
+        hint += f" (here probably {root.parent}, not {top}/ itself)"
+    return hint + ", or data.download=true on a machine that is online"
 
 
 def _require_files(name: DatasetName, root: Path) -> None:
-    missing = [p for p in _expected(name, root) if not p.exists()]
+    folder = _folder(name, root)
+    if folder.is_dir():
+        missing = [str(p.relative_to(root)) for p in _expected(name, root) if not p.exists()]
+    else:
+        missing = [f"{folder.relative_to(root)}/"]
     if missing:
-        shown = ", ".join(str(p.relative_to(root)) for p in missing)
-        raise ConfigError(f"data={name.value}: {root} lacks {shown}; {_hint(name, root)}")
+        raise ConfigError(
+            f"data={name.value}: {root} lacks {', '.join(missing)}; {_hint(name, root)}"
+        )
 
 
 def _open(name: DatasetName, root: Path, download: bool, make: Callable[[], Any]) -> Any:

@@ -1,0 +1,76 @@
+"""Progress of a run (live bar on a terminal, plain lines otherwise) and of its sweep."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+log = logging.getLogger("growlab")
+
+
+class RunProgress:
+    """A rich progress bar over all epochs of the run when stderr is a terminal; elsewhere a
+    plain log line at most every `interval_s` seconds (stage results are logged anyway)."""
+
+    def __init__(self, total_epochs: int, done: int = 0, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self.last_line = time.monotonic()
+        self.bar: Any = None
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} epochs"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
+            self.task = self.bar.add_task("starting", total=total_epochs, completed=done)
+            self.bar.start()
+
+    def update(self, stage: int, n_stages: int, depth: int, epoch: int, loss: float) -> None:
+        text = f"stage {stage + 1}/{n_stages} depth {depth} epoch {epoch} loss {loss:.4f}"
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=text)
+        elif time.monotonic() - self.last_line >= self.interval_s:
+            self.last_line = time.monotonic()
+            log.info(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def sweep_size(overrides: list[str]) -> int:
+    """Number of jobs a basic sweep over these command-line overrides makes."""
+    size = 1
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if override.is_sweep_override():
+            size *= len(list(override.sweep_string_iterator()))
+    return size
+
+
+def log_sweep_count() -> None:
+    """In a multirun, say how many of the sweep's runs have finished (any launcher)."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return
+    if str(hydra_cfg.mode) != "RunMode.MULTIRUN":
+        return
+    sweep_dir = Path(hydra_cfg.sweep.dir)
+    multirun = sweep_dir / "multirun.yaml"
+    if not multirun.exists():
+        return
+    task_overrides = list(OmegaConf.load(multirun).hydra.overrides.task)
+    finished = sum(1 for _ in sweep_dir.glob("*/summary.json"))
+    log.info("sweep %s: %d of %d runs finished", sweep_dir, finished, sweep_size(task_overrides))

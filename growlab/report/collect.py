@@ -1,0 +1,181 @@
+"""Read a sweep directory through the output contract only: summary.json, .hydra/, metrics.jsonl.
+
+A run directory is any folder holding one of those three; folders below a run directory
+(checkpoints, wandb, .hydra) are not searched. A run without a summary.json, or whose summary
+still says `running`, is incomplete; one whose summary says `failed` or `diverged` is kept with
+its error. Only completed runs with a final test accuracy are averaged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+MARKERS = ("summary.json", "metrics.jsonl", ".hydra")
+# Config keys that never split a group: they are the seed, identify the run, or only say where
+# and how it was logged.
+NOT_GROUPING = ("seed", "depth", "strategy.name", "model.name", "data.name", "device")
+NOT_GROUPING_PREFIXES = ("logger.", "hydra.")
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    name: str  # relative to the sweep directory
+    status: str  # completed | failed | diverged | incomplete | invalid
+    summary: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # flattened, dotted keys
+    error: str | None = None
+    metric_rows: int = 0
+
+    def get(self, key: str, config_key: str | None = None) -> Any:
+        value = self.summary.get(key)
+        if value is None and config_key is not None:
+            value = self.config.get(config_key)
+        return value
+
+    @property
+    def strategy(self) -> str:
+        return str(self.get("strategy", "strategy.name"))
+
+    @property
+    def model(self) -> str:
+        return str(self.get("model", "model.name"))
+
+    @property
+    def data(self) -> str:
+        return str(self.get("data", "data.name"))
+
+    @property
+    def operator(self) -> str:
+        return str(self.get("operator", "strategy.operator"))
+
+    @property
+    def depth(self) -> int | None:
+        value = self.get("depth", "depth")
+        return int(value) if isinstance(value, int | float) else None
+
+    @property
+    def seed(self) -> int | None:
+        value = self.get("seed", "seed")
+        return int(value) if isinstance(value, int | float) else None
+
+    @property
+    def stages(self) -> list[dict[str, Any]]:
+        return list(self.summary.get("stages") or [])
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+def find_run_dirs(sweep_dir: Path) -> list[Path]:
+    found: list[Path] = []
+    for root, dirs, files in os.walk(sweep_dir):
+        names = set(files) | set(dirs)
+        if any(m in names for m in MARKERS):
+            found.append(Path(root))
+            dirs.clear()  # a run directory's own folders hold no runs
+        else:
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "wandb")
+    return sorted(found)
+
+
+def load_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        conf = OmegaConf.load(path)
+        try:
+            tree = OmegaConf.to_container(conf, resolve=True)
+        except Exception:  # noqa: BLE001 - e.g. an interpolation needing Hydra's resolvers
+            tree = OmegaConf.to_container(conf, resolve=False)
+    except Exception:  # noqa: BLE001 - an unreadable config only loses the config columns
+        return {}
+    return flatten(tree)
+
+
+def count_rows(path: Path) -> int:
+    try:
+        with open(path) as f:
+            return sum(1 for line in f if line.strip())
+    except OSError:
+        return 0
+
+
+def load_run(run_dir: Path, sweep_dir: Path) -> RunRecord:
+    name = str(run_dir.relative_to(sweep_dir)) if run_dir != sweep_dir else run_dir.name
+    record = RunRecord(path=run_dir, name=name, status="incomplete")
+    record.config = load_config(run_dir)
+    record.metric_rows = count_rows(run_dir / "metrics.jsonl")
+    summary_path = run_dir / "summary.json"
+    if not summary_path.is_file():
+        record.error = "no summary.json (never started or killed before the first stage)"
+        return record
+    try:
+        record.summary = json.loads(summary_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        record.error = f"unreadable summary.json: {exc}"
+        return record
+    status = str(record.summary.get("status", "incomplete"))
+    record.error = record.summary.get("error")
+    if status == "completed" and not is_number(record.summary.get("test_acc")):
+        status, record.error = "invalid", record.error or "completed without a final test_acc"
+    elif status not in ("completed", "failed", "diverged"):
+        record.error = record.error or f"status {status!r}: stopped before the end"
+        status = "incomplete"
+    record.status = status
+    return record
+
+
+def collect(sweep_dir: Path) -> list[RunRecord]:
+    return [load_run(d, sweep_dir) for d in find_run_dirs(sweep_dir)]
+
+
+def varying_keys(runs: list[RunRecord]) -> list[str]:
+    """Config keys whose values differ between runs and that should split groups.
+
+    A `strategy.*` key counts only when it varies within one strategy name (otherwise it is
+    just part of what the strategy is).
+    """
+    configured = [r for r in runs if r.config]
+    keys = sorted({k for r in configured for k in r.config})
+    out = []
+    for key in keys:
+        if key in NOT_GROUPING or key.startswith(NOT_GROUPING_PREFIXES):
+            continue
+        values = {json.dumps(r.config.get(key), sort_keys=True) for r in configured}
+        if len(values) < 2:
+            continue
+        if key.startswith("strategy."):
+            per_strategy: dict[str, set[str]] = {}
+            for r in configured:
+                per_strategy.setdefault(r.strategy, set()).add(json.dumps(r.config.get(key)))
+            if all(len(v) < 2 for v in per_strategy.values()):
+                continue
+        out.append(key)
+    return out

@@ -1,0 +1,177 @@
+"""The report's tables: one flat row per run (runs.csv) and the grouped, seed-averaged views."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from growlab.report.aggregate import (
+    Stat,
+    Sweep,
+    depth_curves,
+    helped,
+    max_preservation_error,
+    mean_shock,
+    num,
+)
+from growlab.report.collect import RunRecord, is_number
+
+RUN_COLUMNS = [
+    "run", "status", "strategy", "operator", "model", "data", "depth", "seed", "test_acc",
+    "best_test_acc", "train_flops", "wall_s", "resumes", "n_stages", "params_total",
+    "flops_per_sample", "max_preservation_error", "mean_shock_acc", "stages_helped",
+    "stages_judged", "metric_rows", "error",
+]  # fmt: skip
+
+
+@dataclass
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+
+def run_row(run: RunRecord, extra_keys: list[str]) -> dict[str, Any]:
+    stages = run.stages
+    last = stages[-1] if stages else {}
+    n_helped, n_judged = helped(run)
+    row: dict[str, Any] = {
+        "run": run.name,
+        "status": run.status,
+        "strategy": run.strategy,
+        "operator": run.operator,
+        "model": run.model,
+        "data": run.data,
+        "depth": run.depth,
+        "seed": run.seed,
+        "test_acc": run.summary.get("test_acc"),
+        "best_test_acc": run.summary.get("best_test_acc"),
+        "train_flops": run.summary.get("train_flops"),
+        "wall_s": run.summary.get("wall_s"),
+        "resumes": run.summary.get("resumes"),
+        "n_stages": len(stages),
+        "params_total": last.get("params_total"),
+        "flops_per_sample": last.get("flops_per_sample"),
+        "max_preservation_error": max_preservation_error(run),
+        "mean_shock_acc": mean_shock(run),
+        "stages_helped": n_helped,
+        "stages_judged": n_judged,
+        "metric_rows": run.metric_rows,
+        "error": run.error,
+    }
+    for key in extra_keys:
+        row[f"cfg.{key}"] = run.config.get(key)
+    for stage in stages:
+        row[f"stage{stage.get('stage')}_depth"] = stage.get("depth")
+        row[f"stage{stage.get('stage')}_test_acc"] = stage.get("test_acc")
+    return row
+
+
+def write_runs_csv(sweep: Sweep, path: Path) -> list[dict[str, Any]]:
+    rows = [run_row(r, sweep.extra_keys) for r in sweep.runs]
+    columns = list(RUN_COLUMNS) + [f"cfg.{k}" for k in sweep.extra_keys]
+    stage_cols = sorted(
+        {k for row in rows for k in row if k.startswith("stage") and k[5].isdigit()},
+        key=lambda k: (int(k[5:].split("_")[0]), k),
+    )
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns + stage_cols, restval="")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return rows
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if isinstance(value, Stat):
+        return value.fmt(digits)
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return num(value, digits)
+    return str(value)
+
+
+def group_table(sweep: Sweep) -> Table:
+    headers = [
+        *sweep.line_dims, "depth", "n", "seeds", "test acc", "best test acc", "train FLOPs",
+        "wall s", "stages helped", "max pres. err", "shock (Δacc)",
+    ]  # fmt: skip
+    rows = []
+    for (key, depth), runs in sorted(sweep.groups().items()):
+        n_helped = sum(helped(r)[0] for r in runs)
+        n_judged = sum(helped(r)[1] for r in runs)
+        errors = [e for r in runs if (e := max_preservation_error(r)) is not None]
+        rows.append(
+            [
+                *key,
+                str(depth),
+                str(len(runs)),
+                ",".join(str(r.seed) for r in runs),
+                fmt(Stat.of([r.summary["test_acc"] for r in runs])),
+                fmt(Stat.of([r.summary.get("best_test_acc") for r in runs])),
+                fmt(Stat.of([r.summary.get("train_flops") for r in runs]), 3),
+                fmt(Stat.of([r.summary.get("wall_s") for r in runs]), 1),
+                f"{n_helped}/{n_judged}" if n_judged else "—",
+                f"{max(errors):.1e}" if errors else "—",
+                fmt(Stat.of([mean_shock(r) for r in runs]), 3),
+            ]
+        )
+    note = "Completed runs only, mean ± std over seeds (std needs n ≥ 2)."
+    return Table("Final results by strategy × depth", headers, rows, note)
+
+
+def depth_table(sweep: Sweep) -> Table:
+    curves = depth_curves(sweep)
+    depths = sorted({d for curve in curves.values() for d in curve})
+    headers = [*sweep.line_dims, *(f"d={d}" for d in depths)]
+    rows = []
+    for key, curve in curves.items():
+        cells = [f"{curve[d].fmt(3)} (n={curve[d].n})" if d in curve else "—" for d in depths]
+        rows.append([*key, *cells])
+    note = (
+        "Test accuracy after the last stage at each depth (growth runs contribute every depth "
+        "they grew through; each seed counts once per depth)."
+    )
+    return Table("Test accuracy vs depth", headers, rows, note)
+
+
+def problem_table(sweep: Sweep) -> Table:
+    headers = ["run", "status", "strategy", "depth", "seed", "stages done", "error"]
+    rows = [
+        [
+            r.name,
+            r.status,
+            r.strategy,
+            fmt(r.depth),
+            fmt(r.seed),
+            str(len(r.stages)),
+            (r.error or "").splitlines()[0][:200] if r.error else "—",
+        ]  # fmt: skip
+        for r in sweep.problems
+    ]
+    note = "Listed, never averaged." if rows else "None: every run completed."
+    return Table("Failed, diverged or incomplete runs", headers, rows, note)
+
+
+def summary_counts(sweep: Sweep) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for run in sweep.runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    return counts
+
+
+def best_line(sweep: Sweep) -> str | None:
+    """One sentence naming the best group by mean final test accuracy."""
+    best = None
+    for (key, depth), runs in sweep.groups().items():
+        stat = Stat.of([r.summary["test_acc"] for r in runs])
+        if stat is not None and is_number(stat.mean) and (best is None or stat.mean > best[0].mean):
+            best = (stat, key, depth)
+    if best is None:
+        return None
+    stat, key, depth = best
+    return f"Best: {sweep.line_label(key)} at depth {depth}: test acc {stat.fmt()} (n={stat.n})."
