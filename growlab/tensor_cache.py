@@ -3,9 +3,9 @@
     value = cached({"name": "cifar10", "root": str(root)}, [root / "cifar-10-batches-py"], build)
 
 `build()` runs only on a miss. Its result, a nest of tuples, lists and str-keyed dicts holding
-numpy arrays, torch tensors, str, int, float, bool or None, is written with `torch.save` and read
-back with `torch.load(weights_only=True)` (no arbitrary unpickling); numpy arrays come back as
-numpy arrays, tensors as tensors.
+numeric numpy arrays, torch tensors, str, int, float, bool or None, is written with
+`torch.save` and read back with `torch.load(weights_only=True)` (no arbitrary unpickling);
+numpy arrays come back as numpy arrays, tensors as tensors.
 
 Where: `$GROWLAB_CACHE_DIR/tensors/`, else `~/.cache/growlab/tensors/` (read at call time).
 
@@ -59,7 +59,7 @@ def _files(source: Path) -> Iterator[tuple[str, int, int]]:
         st = source.stat()
         yield "", st.st_size, st.st_mtime_ns
         return
-    for folder, dirs, names in os.walk(source):
+    for folder, dirs, names in os.walk(source, followlinks=True):
         dirs.sort()
         for name in sorted(names):
             path = Path(folder) / name

@@ -63,6 +63,8 @@ MNIST_FILES = [
     "t10k-labels-idx1-ubyte",
 ]
 FLOWERS_FILES = ["jpg", "imagelabels.mat", "setid.mat"]
+# torchvision verifies these against the official MD5s (MNIST: presence only).
+MD5_CHECKED = {DatasetName.cifar10, DatasetName.flowers102}
 
 LAYOUT = {
     DatasetName.cifar10: (
@@ -145,11 +147,12 @@ def _open(name: DatasetName, root: Path, download: bool, make: Callable[[], Any]
         if download:
             why = f"downloading into {root} failed ({type(exc).__name__}: {exc})"
         else:
-            why = (
-                f"the files under {_folder(name, root)} are there but torchvision rejects them "
-                f"({exc}); its MD5 check against the official release failed, so they are "
-                f"corrupt, partial or not the official files; unpack the official archive again"
-            )
+            why = f"torchvision rejects the files under {_folder(name, root)} ({exc})"
+            if name in MD5_CHECKED:
+                why += (
+                    "; it checks them against the official release's MD5 checksums, so they are "
+                    "corrupt, partial or not the official files: unpack the official archive again"
+                )
         raise ConfigError(f"data={name.value}: {why}; {_hint(name, root)}") from None
 
 
@@ -255,8 +258,11 @@ def _flowers102(cfg: Any) -> Arrays:
                 f"data=flowers102: setid.mat lists {exc.filename}, which is absent; "
                 f"{_hint(name, root)}"
             ) from None
-        x = np.stack([img for img, _ in items]) if items else np.zeros((0, 3, size, size))
-        return x.astype(np.uint8), np.asarray([label for _, label in items], dtype=np.int64)
+        except OSError as exc:  # PIL's UnidentifiedImageError included
+            raise ConfigError(f"data=flowers102: cannot read an image: {exc}") from None
+        empty = np.zeros((0, 3, size, size), dtype=np.uint8)
+        x = np.stack([img for img, _ in items]) if items else empty
+        return x, np.asarray([label for _, label in items], dtype=np.int64)
 
     def build() -> Arrays:
         splits = [split(s) for s in ("train", "val", "test")]

@@ -187,7 +187,8 @@ def test_cifar10_files_that_fail_the_md5_check_are_rejected(
     # A changed batch no longer matches the registered (here: "official") checksum.
     with open(root / "cifar-10-batches-py" / "data_batch_3", "ab") as f:
         f.write(b"\0")
-    with pytest.raises(ConfigError, match=r"(?s)data=cifar10: .*MD5 check.*data_batch_1"):
+    md5 = r"(?s)data=cifar10: torchvision rejects .*official release's MD5 checksums.*data_batch_1"
+    with pytest.raises(ConfigError, match=md5):
         load_data(data_cfg("cifar10", f"data.root={root}"))
 
 
@@ -421,10 +422,23 @@ def test_empty_root_names_the_path_and_the_layout(name: str, layout: str, tmp_pa
     with pytest.raises(ConfigError) as info:
         load_data(data_cfg(name, f"data.root={root}"))
     message = str(info.value)
-    assert message.startswith(f"data={name}: {root} lacks ")
+    top = {"cifar10": "cifar-10-batches-py/", "mnist": "MNIST/raw/", "flowers102": "flowers-102/"}
+    assert message.startswith(f"data={name}: {root} lacks {top[name]}; expected layout: ")
     assert re.search(f"{root}/{layout}", message), message
     assert "data.download=true" in message and info.value.__cause__ is None
     assert not _cache_files(tmp_path)
+
+
+def test_missing_files_are_named_one_by_one(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    write_cifar10(root)
+    (root / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(ConfigError, match=rf"{root} lacks cifar-10-batches-py/data_batch_3; "):
+        load_data(data_cfg("cifar10", f"data.root={root}"))
+    # data.root pointing at the dataset folder itself: the message says where it should point.
+    inner = root / "cifar-10-batches-py"
+    with pytest.raises(ConfigError, match=rf"here probably {root}, not cifar-10-batches-py/"):
+        load_data(data_cfg("cifar10", f"data.root={inner}"))
 
 
 def test_failed_download_is_one_config_error(
