@@ -30,6 +30,7 @@ class Norm(str, Enum):
 class ModelKind(str, Enum):
     mlp = "mlp"
     cnn = "cnn"
+    backbone = "backbone"
 
 
 class DatasetName(str, Enum):
@@ -61,6 +62,13 @@ class ModelConfig:
     activation: Activation = Activation.relu
     norm: Norm = Norm.none
     kernel_size: int = 3
+    # model=backbone: a torchvision architecture by name, an optional local state_dict file,
+    # whether the backbone stays frozen (seed 002's freeze-all) or trains (finetune-all),
+    # and the square size images are resized to before it (null keeps the data's size).
+    backbone: str = "resnet18"
+    weights: str | None = None
+    freeze_backbone: bool = True
+    input_size: int | None = None
 
 
 @dataclass
@@ -226,10 +234,10 @@ def validate(cfg: Any) -> None:
             f"model, got model={model.value}; use model=cnn"
         )
     data = DatasetName(cfg.data.name)
-    if model is ModelKind.cnn and data not in IMAGE_DATASETS:
+    if model is not ModelKind.mlp and data not in IMAGE_DATASETS:
         valid = ", ".join(sorted(d.value for d in IMAGE_DATASETS))
         raise ConfigError(
-            f"model=cnn needs image data, got data={data.value}; valid choices: {valid}"
+            f"model={model.value} needs image data, got data={data.value}; valid choices: {valid}"
         )
     activation = Activation(cfg.model.activation)
     if operator is OperatorName.identity and activation is not Activation.relu:

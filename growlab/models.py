@@ -71,24 +71,32 @@ def build_block(spec: BlockSpec, model_cfg: dict[str, Any]) -> nn.Module:
 
 
 class GrowableNet(nn.Module):
-    def __init__(self, arch: Arch) -> None:
+    def __init__(self, arch: Arch, load_weights: bool = False) -> None:
+        """`load_weights` reads a backbone's local weights file (a fresh run, not a reload)."""
         super().__init__()
         self.arch = copy.deepcopy(arch)
         model_cfg = self.arch["model"]
         kind = ModelKind(model_cfg["name"])
         width = model_cfg["width"]
         classes = self.arch["num_classes"]
-        if kind is ModelKind.mlp:
-            self.stem: nn.Module = nn.Flatten()
-            self.head: nn.Module = nn.Linear(width, classes)
+        if kind is ModelKind.cnn:
+            self.stem: nn.Module = nn.Identity()
+            pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.head: nn.Module = nn.Sequential(pool, nn.Linear(width, classes))
         else:
-            self.stem = nn.Identity()
-            self.head = nn.Sequential(
-                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, classes)
-            )
+            if kind is ModelKind.backbone:
+                from growlab.backbones import BackboneStem
+
+                weights = model_cfg.get("weights") if load_weights else None
+                self.stem = BackboneStem(model_cfg["backbone"], model_cfg["input_size"], weights)
+            else:
+                self.stem = nn.Flatten()
+            self.head = nn.Linear(width, classes)
         self.blocks = nn.ModuleList(build_block(s, model_cfg) for s in self.arch["blocks"])
         self.frozen: list[bool] = [False] * len(self.blocks)
         self.head_frozen = False
+        # A stem without parameters (Flatten, Identity) is a fixed function by construction.
+        self.stem_frozen = not any(True for _ in self.stem.parameters())
 
     @property
     def depth(self) -> int:
@@ -101,8 +109,10 @@ class GrowableNet(nn.Module):
             x = block(x)
         return x
 
-    def forward_from(self, h: torch.Tensor, start: int) -> torch.Tensor:
-        """Run blocks[start:] and the head on features `h` = features(x, upto=start)."""
+    def forward_from(self, h: torch.Tensor, start: int | None) -> torch.Tensor:
+        """Run blocks[start:] and the head on `h` = features(x, upto=start); None: h is x."""
+        if start is None:
+            return self(h)
         for block in self.blocks[start:]:
             h = block(h)
         return self.head(h)
@@ -115,10 +125,21 @@ class GrowableNet(nn.Module):
         self.arch["blocks"].insert(position, spec)
         self.frozen.insert(position, False)
 
-    def set_trainable(self, blocks: set[int], head: bool) -> None:
-        """Freeze for real: no gradients and eval mode, so frozen parts compute a fixed function."""
+    @property
+    def stem_trainable_allowed(self) -> bool:
+        return not self.arch["model"].get("freeze_backbone", True)
+
+    def set_trainable(self, blocks: set[int], head: bool, stem: bool = False) -> None:
+        """Freeze for real: no gradients and eval mode, so frozen parts compute a fixed function.
+
+        The stem trains only when asked and allowed (model.freeze_backbone=false)."""
         self.frozen = [i not in blocks for i in range(len(self.blocks))]
         self.head_frozen = not head
+        stem_trains = (
+            stem and self.stem_trainable_allowed and any(True for _ in self.stem.parameters())
+        )
+        self.stem_frozen = not stem_trains
+        self.stem.requires_grad_(stem_trains)
         for i, block in enumerate(self.blocks):
             block.requires_grad_(not self.frozen[i])
         self.head.requires_grad_(head)
@@ -131,10 +152,15 @@ class GrowableNet(nn.Module):
                 block.eval()
         if self.head_frozen:
             self.head.eval()
+        if self.stem_frozen:
+            self.stem.eval()
         return self
 
-    def frozen_prefix(self) -> int:
-        """Number of leading blocks that are frozen (their output is a fixed function of x)."""
+    def frozen_prefix(self) -> int | None:
+        """Number of leading frozen blocks after a frozen stem: their output is a fixed function
+        of x. None when the stem itself trains."""
+        if not self.stem_frozen:
+            return None
         n = 0
         for frozen in self.frozen:
             if not frozen:
@@ -147,9 +173,17 @@ def initial_arch(
     model_cfg: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, depth: int
 ) -> Arch:
     kind = ModelKind(model_cfg["name"])
-    op = "linear" if kind is ModelKind.mlp else "conv"
+    op = "conv" if kind is ModelKind.cnn else "linear"
     width = model_cfg["width"]
-    d_in = int(torch.Size(input_shape).numel()) if kind is ModelKind.mlp else input_shape[0]
+    if kind is ModelKind.mlp:
+        d_in = int(torch.Size(input_shape).numel())
+    elif kind is ModelKind.cnn:
+        d_in = input_shape[0]
+    else:
+        from growlab.backbones import BackboneStem, feature_dim
+
+        stem = BackboneStem(model_cfg["backbone"], model_cfg["input_size"])
+        d_in = feature_dim(stem, input_shape)
     blocks = [
         {"type": "block", "op": op, "in": d_in if i == 0 else width, "out": width}
         for i in range(depth)
@@ -162,8 +196,8 @@ def initial_arch(
     }
 
 
-def build_network(arch: Arch) -> GrowableNet:
-    return GrowableNet(arch)
+def build_network(arch: Arch, load_weights: bool = False) -> GrowableNet:
+    return GrowableNet(arch, load_weights)
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:

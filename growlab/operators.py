@@ -18,7 +18,7 @@ from growlab.models import Block, BlockSpec, GateBlock, GrowableNet
 
 def _width_spec(net: GrowableNet) -> BlockSpec:
     model = net.arch["model"]
-    op = "linear" if ModelKind(model["name"]) is ModelKind.mlp else "conv"
+    op = "conv" if ModelKind(model["name"]) is ModelKind.cnn else "linear"
     return {"type": "block", "op": op, "in": model["width"], "out": model["width"]}
 
 

@@ -97,7 +97,7 @@ def carry_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer) -> int:
 
 def apply_trainable_set(net: GrowableNet, trainable: TrainableSet, new_index: int | None) -> None:
     if new_index is None or trainable is TrainableSet.all:
-        net.set_trainable(set(range(net.depth)), head=True)
+        net.set_trainable(set(range(net.depth)), head=True, stem=True)
     elif trainable is TrainableSet.new_and_head:
         net.set_trainable({new_index}, head=True)
     else:
@@ -136,8 +136,8 @@ class Run:
             arch = initial_arch(
                 self.model_cfg, self.data.input_shape, self.data.num_classes, start_depth
             )
-            self.net = build_network(arch).to(self.device)
-            self.net.set_trainable(set(range(self.net.depth)), head=True)
+            self.net = build_network(arch, load_weights=True).to(self.device)
+            self.net.set_trainable(set(range(self.net.depth)), head=True, stem=True)
             self.optimizer = build_optimizer(self.cfg, self.net)
             self.progress = Progress()
             self.metrics.start_fresh()
@@ -145,7 +145,9 @@ class Run:
         self.net = build_network(last["arch"]).to(self.device)
         self.net.load_state_dict(last["model"])
         self.net.set_trainable(
-            {i for i, f in enumerate(last["frozen"]) if not f}, head=not last["head_frozen"]
+            {i for i, f in enumerate(last["frozen"]) if not f},
+            head=not last["head_frozen"],
+            stem=not last["stem_frozen"],
         )
         self.optimizer = build_optimizer(self.cfg, self.net)
         self.optimizer.load_state_dict(last["optimizer"])
@@ -171,6 +173,7 @@ class Run:
                 "model": self.net.state_dict(),
                 "frozen": self.net.frozen,
                 "head_frozen": self.net.head_frozen,
+                "stem_frozen": self.net.stem_frozen,
                 "optimizer": self.optimizer.state_dict(),
                 "rng": ckpt.rng_state(self.generator),
                 "progress": asdict(self.progress),
@@ -290,7 +293,7 @@ class Run:
             self.new_optimizer(lr_factor=1.0)
             self.record({"event": "growth", "depth": self.net.depth, **record})
         elif plan.phase == "finetune":
-            self.net.set_trainable(set(range(self.net.depth)), head=True)
+            self.net.set_trainable(set(range(self.net.depth)), head=True, stem=True)
             self.new_optimizer(lr_factor=strategy.finetune_lr_factor)
         record["depth"] = self.net.depth
         record["epochs"] = plan.epochs
@@ -375,7 +378,7 @@ class Run:
         total = flops_per_sample(self.net, sample)
         prefix = self.net.frozen_prefix()
         frozen = 0
-        if prefix:
+        if prefix is not None:
             with torch.no_grad():
                 from torch.utils.flop_counter import FlopCounterMode
 

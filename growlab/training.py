@@ -24,7 +24,7 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     batch_size: int,
     generator: torch.Generator,
-    start_block: int = 0,
+    start_block: int | None = 0,
 ) -> EpochResult:
     """Shuffle with `generator`, step through mini-batches; `inputs` are features(x, start_block).
 
