@@ -35,18 +35,20 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         run = Run(cfg, run_dir, logger)
         return run.run()
     except ConfigError as exc:
-        write_json_atomic(run_dir / "summary.json", {"status": "failed", "error": str(exc)})
+        summary = {"status": "failed", "error": str(exc)}
+        write_json_atomic(run_dir / "summary.json", summary)
+        logger.finish(summary)
         log.error("invalid configuration: %s", exc)
         raise SystemExit(2) from None
     except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
         if run is not None and hasattr(run, "progress"):
             run.status = "failed"
-            run.write_summary(error=f"{type(exc).__name__}: {exc}")
+            summary = run.write_summary(error=error)
         else:
-            write_json_atomic(
-                run_dir / "summary.json",
-                {"status": "failed", "error": f"{type(exc).__name__}: {exc}"},
-            )
+            summary = {"status": "failed", "error": error}
+            write_json_atomic(run_dir / "summary.json", summary)
+        logger.finish(summary)
         raise
 
 

@@ -24,30 +24,39 @@ class NullLogger:
 
 
 class SafeLogger:
-    """Wraps a logger so that a logging failure is reported once and never stops training."""
+    """Wraps a logger so that a logging failure is reported once and never stops training.
+
+    After a failed `log` no more rows are sent, but `finish` is still called so the logger can
+    close what it opened (e.g. complete its W&B run file); a failed `finish` is only reported.
+    """
 
     def __init__(self, inner: RunLogger) -> None:
         self.inner: RunLogger | None = inner
+        self.logging = True
 
-    def _call(self, method: str, payload: dict[str, Any]) -> None:
+    def _call(self, method: str, payload: dict[str, Any]) -> bool:
         if self.inner is None:
-            return
+            return False
         try:
             getattr(self.inner, method)(payload)
+            return True
         except Exception as exc:  # noqa: BLE001 - any logging failure must not kill the run
             log.warning(
-                "logger %s failed (%s: %s); logging disabled for this run",
+                "logger %s failed in %s (%s: %s); it gets no more rows in this run",
                 type(self.inner).__name__,
+                method,
                 type(exc).__name__,
                 exc,
             )
-            self.inner = None
+            return False
 
     def log(self, row: dict[str, Any]) -> None:
-        self._call("log", row)
+        if self.logging and not self._call("log", row):
+            self.logging = False
 
     def finish(self, summary: dict[str, Any]) -> None:
         self._call("finish", summary)
+        self.inner = None
 
 
 def make_logger(cfg: Any, run_dir: Path) -> SafeLogger:

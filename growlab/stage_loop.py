@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -27,6 +28,7 @@ from growlab.feature_cache import cached_inputs
 from growlab.loggers import SafeLogger
 from growlab.models import GrowableNet, build_network, count_params, initial_arch
 from growlab.operators import OPERATORS, grow
+from growlab.probes import block_norms
 from growlab.progress import RunProgress
 from growlab.records import MetricsFile, write_json_atomic
 from growlab.training import (
@@ -119,9 +121,9 @@ class Run:
         self.started = time.perf_counter()
         torch.manual_seed(cfg.seed)
         self.data: DataSplits = load_data(cfg.data).to(self.device)
-        self.probe = (self.data.x_val if len(self.data.x_val) else self.data.x_test)[
-            : cfg.train.probe_size
-        ]
+        probe_x, probe_y = self.val_split()
+        self.probe = probe_x[: cfg.train.probe_size]
+        self.probe_y = probe_y[: cfg.train.probe_size]
         self.model_cfg = OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True)
         self.net: GrowableNet
         self.optimizer: torch.optim.Optimizer
@@ -252,10 +254,28 @@ class Run:
         self.logger.finish(summary)
         return summary
 
+    # The objective: classification here; growlab.autoencoder overrides these three.
+    loss_fn = staticmethod(F.cross_entropy)
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of "train", "val" (train when there is no val split) or "test"."""
+        if name == "val" and not len(self.data.x_val):
+            name = "train"
+        return getattr(self.data, f"x_{name}"), getattr(self.data, f"y_{name}")
+
+    def stage_metrics(self) -> dict[str, Any]:
+        bs = self.cfg.train.eval_batch_size
+        test = evaluate(self.net, *self.split("test"), bs, self.loss_fn)
+        val = evaluate(self.net, *self.split("val"), bs, self.loss_fn)
+        return {
+            "test_acc": test.acc,
+            "test_loss": test.loss,
+            "val_acc": val.acc,
+            "val_loss": val.loss,
+        }
+
     def val_split(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(self.data.x_val):
-            return self.data.x_val, self.data.y_val
-        return self.data.x_train, self.data.y_train
+        return self.split("val")
 
     def begin_stage(self, plan: StagePlan) -> None:
         cfg, strategy = self.cfg, self.cfg.strategy
@@ -271,7 +291,7 @@ class Run:
             operator = OperatorName(strategy.operator)
             x_val, y_val = self.val_split()
             bs = cfg.train.eval_batch_size
-            before = evaluate(self.net, x_val, y_val, bs)
+            before = evaluate(self.net, x_val, y_val, bs, self.loss_fn)
             self.net.eval()
             with torch.no_grad():
                 probe_before = self.net(self.probe)
@@ -279,7 +299,7 @@ class Run:
             self.net.eval()
             with torch.no_grad():
                 probe_after = self.net(self.probe)
-            after = evaluate(self.net, x_val, y_val, bs)
+            after = evaluate(self.net, x_val, y_val, bs, self.loss_fn)
             if OPERATORS[operator].preserves_function:
                 record["preservation_error"] = max_output_change(probe_before, probe_after)
             record["inserted_at"] = index
@@ -321,13 +341,14 @@ class Run:
             result = train_epoch(
                 self.net,
                 inputs,
-                self.data.y_train,
+                self.split("train")[1],
                 self.optimizer,
                 cfg.train.batch_size,
                 self.generator,
                 start,
+                self.loss_fn,
             )
-            val = evaluate(self.net, x_val, y_val, cfg.train.eval_batch_size)
+            val = evaluate(self.net, x_val, y_val, cfg.train.eval_batch_size, self.loss_fn)
             self.progress.epoch += 1
             self.progress.cum_train_flops += flops_epoch
             record["stage_wall_s"] += time.perf_counter() - t0
@@ -389,27 +410,23 @@ class Run:
         return float(total + 2 * (total - frozen))
 
     def end_stage(self) -> None:
-        cfg = self.cfg
         t0 = time.perf_counter()
         assert self.progress.current is not None
         record = self.progress.current
-        bs = cfg.train.eval_batch_size
-        test = evaluate(self.net, self.data.x_test, self.data.y_test, bs)
-        val = evaluate(self.net, *self.val_split(), bs)
+        metrics = self.stage_metrics()
         total, trainable = count_params(self.net)
         previous = self.progress.stages[-1] if self.progress.stages else None
+        improved = None if previous is None else bool(metrics["val_loss"] < previous["val_loss"])
         record.update(
             {
                 "depth": self.net.depth,
-                "test_acc": test.acc,
-                "test_loss": test.loss,
-                "val_acc": val.acc,
-                "val_loss": val.loss,
+                **metrics,
                 "params_total": total,
                 "params_trainable": trainable,
                 "flops_per_sample": flops_per_sample(self.net, self.data.x_test[:1]),
                 "cum_train_flops": self.progress.cum_train_flops,
-                "improved": None if previous is None else bool(val.loss < previous["val_loss"]),
+                "improved": improved,
+                **block_norms(self.net, self.probe, lambda out: self.loss_fn(out, self.probe_y)),
             }
         )
         record.setdefault("train_loss", None)
@@ -420,10 +437,13 @@ class Run:
         self.progress.stage += 1
         self.progress.epoch = 0
         self.record({"event": "stage", **record})
-        ckpt.save_weights(self.net, ckpt.stage_path(self.run_dir, record["stage"]))
+        self.save_stage_checkpoint(record["stage"])
         self.write_summary()
         self.save_last()
         log.info(stage_line(record, previous, len(self.plan)))
+
+    def save_stage_checkpoint(self, stage: int) -> None:
+        ckpt.save_weights(self.net, ckpt.stage_path(self.run_dir, stage))
 
 
 def stage_line(record: dict[str, Any], previous: dict[str, Any] | None, n_stages: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -9,6 +10,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from growlab.models import GrowableNet
+
+LossFn = Callable[..., torch.Tensor]
+
+
+def _correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Correct predictions for class targets; 0 for regression targets (reconstruction)."""
+    if targets.dtype.is_floating_point:
+        return torch.zeros((), device=outputs.device, dtype=torch.long)
+    return (outputs.argmax(1) == targets).sum()
 
 
 @dataclass
@@ -25,6 +35,7 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     start_block: int | None = 0,
+    loss_fn: LossFn = F.cross_entropy,
 ) -> EpochResult:
     """Shuffle with `generator`, step through mini-batches; `inputs` are features(x, start_block).
 
@@ -39,18 +50,29 @@ def train_epoch(
         idx = order[i : i + batch_size]
         logits = net.forward_from(inputs[idx], start_block)
         yb = targets[idx]
-        loss = F.cross_entropy(logits, yb)
+        loss = loss_fn(logits, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         loss_sum += loss.detach() * yb.shape[0]
-        correct += (logits.detach().argmax(1) == yb).sum()
-    return EpochResult(loss=(loss_sum / n).item(), acc=(correct.double() / n).item())
+        correct += _correct(logits.detach(), yb)
+    return _result(loss_sum, correct, n, targets)
+
+
+def _result(
+    loss_sum: torch.Tensor, correct: torch.Tensor, n: int, targets: torch.Tensor
+) -> EpochResult:
+    acc = float("nan") if targets.dtype.is_floating_point else (correct.double() / n).item()
+    return EpochResult(loss=(loss_sum / n).item(), acc=acc)
 
 
 @torch.no_grad()
 def evaluate(
-    net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int
+    net: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    batch_size: int,
+    loss_fn: LossFn = F.cross_entropy,
 ) -> EpochResult:
     if inputs.shape[0] == 0:
         return EpochResult(loss=float("nan"), acc=float("nan"))
@@ -61,11 +83,11 @@ def evaluate(
     for i in range(0, inputs.shape[0], batch_size):
         logits = net(inputs[i : i + batch_size])
         yb = targets[i : i + batch_size]
-        loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
-        correct += (logits.argmax(1) == yb).sum()
+        # Mean over samples (and features, for reconstruction), as in training.
+        loss_sum += loss_fn(logits, yb).double() * yb.shape[0]
+        correct += _correct(logits, yb)
     net.train(was_training)
-    n = inputs.shape[0]
-    return EpochResult(loss=(loss_sum / n).item(), acc=(correct.double() / n).item())
+    return _result(loss_sum, correct, inputs.shape[0], targets)
 
 
 @torch.no_grad()

@@ -6,6 +6,8 @@ its id is a hash of the run directory's path and it is opened with `resume="allo
 requeued or resumed job continues the same W&B run. `logger.mode=auto` goes online only when
 credentials exist and the server answers; otherwise (or when the online start fails or takes
 longer than `logger.init_timeout_s`) the run is logged offline, to be `wandb sync`ed later.
+A resumed offline run writes a second `offline-run-*-<id>` folder with the same id; sync the
+folders oldest first with `wandb sync --append` so the second continues the first.
 
 How rows map to W&B keys (`wandb_row`): every numeric field of a row becomes
 `<event>/<field>` (nested dicts such as `shock` flatten to `growth/shock/acc_before`; booleans
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 # Stage-level fields that are also logged against depth.
 BY_DEPTH = ("test_acc", "val_acc", "test_loss", "val_loss", "params_total", "flops_per_sample")
+OFFLINE_START_S = 2.0  # what an offline wandb.init typically takes
 STEP_METRICS = {"epoch": "global_epoch", "growth": "stage", "stage": "stage", "depth": "depth"}
 
 
@@ -70,7 +73,8 @@ def resolve_mode(requested: str, env: Any = os.environ) -> tuple[str, str | None
         return requested, None
     if has_credentials(env):
         return "online", None
-    return "offline", "no W&B credentials (WANDB_API_KEY or a netrc entry for the API host)"
+    host = urlparse(base_url(env)).hostname
+    return "offline", f"no credentials (WANDB_API_KEY or a netrc entry for {host})"
 
 
 def server_answers(url: str, timeout: float) -> bool:
@@ -106,12 +110,16 @@ def run_group(cfg: Any, run_dir: Path) -> str:
 
 
 def run_name(cfg: Any) -> str:
-    return f"{cfg.strategy.name}-d{cfg.depth}-s{cfg.seed}"
+    return f"{_text(cfg.strategy.name)}-d{cfg.depth}-s{cfg.seed}"
+
+
+def _text(value: Any) -> str:
+    return str(getattr(value, "value", value))  # config enums hold their value
 
 
 def run_tags(cfg: Any) -> list[str]:
-    tags = [str(cfg.strategy.name), str(cfg.model.name), str(cfg.data.name)]
-    tags += [str(t) for t in cfg.logger.get("tags") or []]
+    tags = [_text(cfg.strategy.name), _text(cfg.model.name), _text(cfg.data.name)]
+    tags += [_text(t) for t in cfg.logger.get("tags") or []]
     return list(dict.fromkeys(t[:64] for t in tags if t))
 
 
@@ -172,15 +180,15 @@ class WandbLogger:
         self.wandb = wandb
         self.offsets = epochs_before(cfg)
         self.timeout = float(cfg.logger.get("init_timeout_s") or 10.0)
-        requested = str(getattr(cfg.logger.mode, "value", cfg.logger.mode))
+        requested = _text(cfg.logger.mode)
         mode, reason = resolve_mode(requested)
         if reason:
-            log.info("W&B: %s; logging offline under %s/wandb", reason, run_dir)
+            log.info("W&B: %s; logging offline to %s/wandb (`wandb sync` later)", reason, run_dir)
         self.init_kwargs: dict[str, Any] = {
             "project": cfg.logger.project,
             "entity": cfg.logger.get("entity") or None,
             "group": run_group(cfg, run_dir),
-            "job_type": str(cfg.strategy.name),
+            "job_type": _text(cfg.strategy.name),
             "name": run_name(cfg),
             "tags": run_tags(cfg),
             "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
@@ -211,7 +219,8 @@ class WandbLogger:
             log.warning("W&B: %s did not answer; logging offline (`wandb sync` later)", url)
             self.mode = "offline"
             return self._init("offline")
-        left = max(1.0, self.timeout - (time.monotonic() - started))
+        # Leave time for the offline start, so the fallback completes within the timeout.
+        left = max(1.0, self.timeout - OFFLINE_START_S - (time.monotonic() - started))
         try:
             return self._init("online", init_timeout=left)
         except Exception as exc:  # noqa: BLE001 - any online failure falls back to offline

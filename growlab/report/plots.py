@@ -29,6 +29,19 @@ def _empty(ax: plt.Axes, message: str) -> None:
     ax.set_yticks([])
 
 
+def styles(sweep: Sweep) -> dict[tuple[str, ...], dict[str, str]]:
+    """One colour and marker per line, the same in every plot (overlapping lines stay visible)."""
+    markers = "osD^v<>"
+    return {
+        key: {
+            "color": f"C{i % 10}",
+            "marker": markers[i % len(markers)],
+            "linestyle": "-" if i % 2 == 0 else "--",
+        }
+        for i, key in enumerate(sorted(sweep.lines()))
+    }
+
+
 def acc_vs_depth(sweep: Sweep) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     curves = depth_curves(sweep)
@@ -42,7 +55,7 @@ def acc_vs_depth(sweep: Sweep) -> Figure:
             if min(ns) != max(ns)
             else (f"{sweep.line_label(key)} (n={ns[0]})")
         )
-        ax.errorbar(depths, means, yerr=stds, marker="o", capsize=3, label=label)
+        ax.errorbar(depths, means, yerr=stds, capsize=3, label=label, **styles(sweep)[key])
     if not curves:
         _empty(ax, "no completed runs")
     else:
@@ -57,6 +70,7 @@ def acc_vs_depth(sweep: Sweep) -> Figure:
 
 def acc_vs_flops(sweep: Sweep) -> Figure:
     per_depth = flops_curves(sweep)
+    style = styles(sweep)
     n = max(1, len(per_depth))
     cols = min(n, 3)
     rows = math.ceil(n / cols)
@@ -73,8 +87,8 @@ def acc_vs_flops(sweep: Sweep) -> Figure:
                 xs,
                 [s.mean for _, s in points],
                 yerr=[s.std or 0.0 for _, s in points],
-                marker="o",
                 capsize=3,
+                **style[key],
                 label=f"{sweep.line_label(key)} (n={points[-1][1].n})",
             )
         ax.set_xscale("log")

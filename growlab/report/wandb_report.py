@@ -49,7 +49,7 @@ def build_report(
         entity=entity if runset_entity is None else runset_entity,
         project=project,
         name=f"sweep {group}",
-        filters=[expr.Metric("Group") == group],
+        filters=expr.And(expr.Metric("Group") == group),
         groupby=["config.strategy.name", "config.depth"],
     )
     panels = [
