@@ -26,13 +26,16 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         log.error("invalid configuration: %s", exc)
         raise SystemExit(2) from None
 
+    from growlab.autoencoder import AutoencoderRun
+    from growlab.config import Objective
     from growlab.loggers import make_logger
     from growlab.stage_loop import Run
 
     logger = make_logger(cfg, run_dir)
     run = None
     try:
-        run = Run(cfg, run_dir, logger)
+        reconstruction = Objective(cfg.strategy.objective) is Objective.reconstruction
+        run = (AutoencoderRun if reconstruction else Run)(cfg, run_dir, logger)
         return run.run()
     except ConfigError as exc:
         summary = {"status": "failed", "error": str(exc)}

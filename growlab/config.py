@@ -49,6 +49,12 @@ class OperatorName(str, Enum):
     multiplicative = "multiplicative"
 
 
+class Objective(str, Enum):
+    classification = "classification"
+    # Seed 004's unsupervised greedy pretraining: grow an autoencoder on reconstruction loss.
+    reconstruction = "reconstruction"
+
+
 class TrainableSet(str, Enum):
     all = "all"
     new_and_head = "new_and_head"
@@ -98,6 +104,10 @@ class StrategyConfig:
     finetune_epochs: int = 0
     finetune_lr_factor: float = 0.1
     literal_seed_init: bool = False
+    objective: Objective = Objective.classification
+    # reconstruction: epochs fitting the classifier head on frozen features after each stage
+    # (null: train.epochs_per_stage).
+    classifier_epochs: int | None = None
 
 
 @dataclass
@@ -232,6 +242,11 @@ def validate(cfg: Any) -> None:
         raise ConfigError(
             f"strategy={cfg.strategy.name} (operator=multiplicative) needs a convolutional "
             f"model, got model={model.value}; use model=cnn"
+        )
+    if Objective(cfg.strategy.objective) is Objective.reconstruction and model is not ModelKind.mlp:
+        raise ConfigError(
+            f"strategy={cfg.strategy.name} grows an MLP autoencoder; got model={model.value}, "
+            "valid choices: mlp"
         )
     data = DatasetName(cfg.data.name)
     if model is not ModelKind.mlp and data not in IMAGE_DATASETS:

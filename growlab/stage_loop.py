@@ -136,7 +136,7 @@ class Run:
         if last is None:
             start_depth = self.cfg.train.start_depth if self.cfg.strategy.grow else self.cfg.depth
             arch = initial_arch(
-                self.model_cfg, self.data.input_shape, self.data.num_classes, start_depth
+                self.model_cfg, self.data.input_shape, self.output_dim(), start_depth
             )
             self.net = build_network(arch, load_weights=True).to(self.device)
             self.net.set_trainable(set(range(self.net.depth)), head=True, stem=True)
@@ -251,11 +251,22 @@ class Run:
             self.status = "completed"
         summary = self.write_summary()
         self.save_last()
+        self.save_whole_model()
         self.logger.finish(summary)
         return summary
 
-    # The objective: classification here; growlab.autoencoder overrides these three.
+    def save_whole_model(self) -> None:
+        """The pickled module, the second way seed 002 saves a model (see growlab.evaluate)."""
+        torch.save(self.final_model(), self.run_dir / "checkpoints" / "model_full.pt")
+
+    def final_model(self) -> GrowableNet:
+        return self.net
+
+    # The objective: classification here; growlab.autoencoder overrides the methods below.
     loss_fn = staticmethod(F.cross_entropy)
+
+    def output_dim(self) -> int:
+        return self.data.num_classes
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) of "train", "val" (train when there is no val split) or "test"."""
