@@ -95,12 +95,20 @@ def timed(fn: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def best_of(fn: Callable[[], Any], device: torch.device, repeats: int) -> tuple[float, list[float]]:
-    times = [timed(fn, device) for _ in range(repeats)]
-    return min(times), times
+def interleaved(
+    fns: dict[str, Callable[[], Any]], device: torch.device, rounds: int
+) -> dict[str, list[float]]:
+    """Time each function once per round, round after round, so that load from other processes
+    hits all of them alike; callers take the best (least disturbed) time of each."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(timed(fn, device))
+    return times
 
 
 def compose_cfg(overrides: list[str]) -> DictConfig:
+    register_configs()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
 
@@ -138,27 +146,28 @@ def log(msg: str) -> None:
 # ---- 1. roofline --------------------------------------------------------------------------
 
 
-def matmul_gflops(device: torch.device, repeats: int) -> dict[str, float]:
-    """Best fp32 matmul throughput for a large square product and the MLP's own shapes."""
-    shapes = {
-        "2048x2048x2048": (2048, 2048, 2048),
-        "256x784x256 (layer 1)": (256, 784, 256),
-        "256x256x256 (layer 2)": (256, 256, 256),
-    }
-    result: dict[str, float] = {}
-    for name, (m, k, n) in shapes.items():
+MATMUL_SHAPES = {
+    "2048x2048x2048": (2048, 2048, 2048),
+    "256x784x256 (layer 1)": (256, 784, 256),
+    "256x256x256 (layer 2)": (256, 256, 256),
+}
+
+
+def matmul_work(device: torch.device) -> dict[str, tuple[Callable[[], None], float]]:
+    """Per shape: a function running fp32 matmuls for about 0.1 s, and the FLOPs it does."""
+    work: dict[str, tuple[Callable[[], None], float]] = {}
+    for name, (m, k, n) in MATMUL_SHAPES.items():
         a = torch.randn(m, k, device=device)
         b = torch.randn(k, n, device=device)
-        once = max(timed(lambda a=a, b=b: a @ b, device), 1e-6)
-        iters = max(1, int(0.05 / once))
+        once = min(timed(lambda a=a, b=b: torch.mm(a, b), device) for _ in range(3))
+        iters = max(1, int(0.1 / max(once, 1e-7)))
 
-        def work(a: torch.Tensor = a, b: torch.Tensor = b, iters: int = iters) -> None:
+        def run(a: torch.Tensor = a, b: torch.Tensor = b, iters: int = iters) -> None:
             for _ in range(iters):
                 torch.mm(a, b)
 
-        best, _ = best_of(work, device, repeats + 2)
-        result[name] = 2 * m * k * n * iters / best / 1e9
-    return result
+        work[name] = (run, 2.0 * m * k * n * iters)
+    return work
 
 
 def plain_mlp(device: torch.device) -> nn.Module:
@@ -239,9 +248,6 @@ def bench_roofline(device: torch.device, repeats: int, quick: bool) -> dict[str,
     batch = 256
     overrides = ["data=fashion_mnist", "model.width=256", "depth=2", f"train.batch_size={batch}"]
     cfg = compose_cfg([*overrides, "logger=none"])
-    log("roofline: matmul throughput")
-    gflops = matmul_gflops(device, repeats)
-    peak = max(gflops.values())
     t0 = time.perf_counter()
     data = load_data(cfg.data).to(device)
     load_s = time.perf_counter() - t0
@@ -251,21 +257,30 @@ def bench_roofline(device: torch.device, repeats: int, quick: bool) -> dict[str,
     fwd = flops_per_sample(net, data.x_train[:1])
     counted = train_flops_counted(net, data.x_train[:batch], data.y_train[:batch])
     train_flops = 3 * fwd * n
-    roofline_s = train_flops / (peak * 1e9)
 
-    log(f"roofline: growlab train_epoch (best of {repeats})")
     optimizer = build_optimizer(cfg, net)
     generator = torch.Generator().manual_seed(0)
     max_bytes = cfg.train.cache_max_mb * 2**20
     inputs, start = cached_inputs(net, data.x_train, max_bytes)
-    epoch_s, epoch_all = best_of(
-        lambda: train_epoch(net, inputs, data.y_train, optimizer, batch, generator, start),
-        device,
-        repeats,
+    matmuls = matmul_work(device)
+    fns: dict[str, Callable[[], Any]] = {name: fn for name, (fn, _) in matmuls.items()}
+    fns["growlab"] = lambda: train_epoch(
+        net, inputs, data.y_train, optimizer, batch, generator, start
     )
-    flat = data.x_train.flatten(1)
-    plain_s, plain_all = best_of(
-        plain_tensor_epoch(flat, data.y_train, batch, device), device, repeats
+    fns["plain"] = plain_tensor_epoch(data.x_train.flatten(1), data.y_train, batch, device)
+    log(f"roofline: matmuls, growlab train_epoch and a plain loop, {repeats} rounds")
+    times = interleaved(fns, device, repeats)
+    gflops = {name: flops / min(times[name]) / 1e9 for name, (_, flops) in matmuls.items()}
+    peak = max(gflops.values())
+    roofline_s = train_flops / (peak * 1e9)
+    epoch_s, plain_s = min(times["growlab"]), min(times["plain"])
+    # The same ratio within each round (peak and epoch measured back to back), best round.
+    round_peaks = [
+        max(flops / times[name][r] / 1e9 for name, (_, flops) in matmuls.items())
+        for r in range(repeats)
+    ]
+    same_round = min(
+        t / (train_flops / (g * 1e9)) for t, g in zip(times["growlab"], round_peaks, strict=True)
     )
     log("roofline: torchvision DataLoader + ToTensor epoch")
     loader_s, loader_n = dataloader_epoch(batch, device, max_batches=40 if quick else None)
@@ -280,10 +295,11 @@ def bench_roofline(device: torch.device, repeats: int, quick: bool) -> dict[str,
         "roofline_s": roofline_s,
         "load_data_s": load_s,
         "growlab_epoch_s": epoch_s,
-        "growlab_epoch_all_s": epoch_all,
+        "growlab_epoch_all_s": times["growlab"],
         "growlab_ratio": epoch_s / roofline_s,
+        "growlab_ratio_same_round": same_round,
         "plain_tensor_epoch_s": plain_s,
-        "plain_tensor_epoch_all_s": plain_all,
+        "plain_tensor_epoch_all_s": times["plain"],
         "plain_tensor_ratio": plain_s / roofline_s,
         "dataloader_epoch_s": loader_s,
         "dataloader_n": loader_n,
@@ -334,7 +350,7 @@ def profile_epoch(device: torch.device) -> str:
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
         train_epoch(net, inputs, data.y_train, optimizer, 256, generator)
-    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    sort = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return str(prof.key_averages().table(sort_by=sort, row_limit=20))
 
 
@@ -363,21 +379,32 @@ def growlab_greedy_run(
     }
 
 
-def bench_tutorial(device: torch.device, stages: int, epochs: int, tmp: Path) -> dict[str, Any]:
-    log(f"tutorial: growlab, {stages} stages x {epochs} epoch(s)")
-    ours = growlab_greedy_run(device, stages, epochs, tmp / "greedy_cached", [])
-    log(f"tutorial: tutorial-style loop, {stages} stages x {epochs} epoch(s)")
+def bench_tutorial(
+    device: torch.device, stages: int, epochs: int, repeats: int, tmp: Path
+) -> dict[str, Any]:
+    """Both procedures as whole processes, alternately `repeats` times; the best wall of each."""
     root = str(_raw_fashion_mnist_root())
     script = str(REPO / "scripts" / "bench_tutorial.py")
     args = [script, "--root", root, f"--stages={stages}", f"--epochs={epochs}"]
-    wall, out = run_process([*args, f"--device={device.type}"])
-    theirs = json.loads(out.strip().splitlines()[-1])
+    ours_runs: list[dict[str, Any]] = []
+    theirs_runs: list[dict[str, Any]] = []
+    for r in range(repeats):
+        log(f"tutorial: growlab, {stages} stages x {epochs} epoch(s) [{r + 1}/{repeats}]")
+        ours_runs.append(growlab_greedy_run(device, stages, epochs, tmp / f"greedy_{r}", []))
+        log(f"tutorial: tutorial-style loop, {stages} stages x {epochs} epoch(s)")
+        wall, out = run_process([*args, f"--device={device.type}"])
+        theirs_runs.append({**json.loads(out.strip().splitlines()[-1]), "process_wall_s": wall})
+    ours = min(ours_runs, key=lambda run: run["wall_s"])
+    theirs = min(theirs_runs, key=lambda run: run["process_wall_s"])
     return {
         "stages": stages,
         "epochs_per_stage": epochs,
+        "repeats": repeats,
         "growlab": ours,
-        "tutorial": {**theirs, "process_wall_s": wall},
-        "speedup": wall / ours["wall_s"],
+        "tutorial": theirs,
+        "growlab_walls_s": [run["wall_s"] for run in ours_runs],
+        "tutorial_walls_s": [run["process_wall_s"] for run in theirs_runs],
+        "speedup": theirs["process_wall_s"] / ours["wall_s"],
         "acc_difference": ours["test_acc"] - theirs["test_acc"],
     }
 
@@ -388,45 +415,52 @@ def bench_tutorial(device: torch.device, stages: int, epochs: int, tmp: Path) ->
 def bench_stage_cost(
     device: torch.device, repeats: int, deep_stage: int, runs: dict[str, list[float]]
 ) -> dict[str, Any]:
-    """Time growlab's train_epoch at stage 1 and at stage `deep_stage`, cache on and off."""
+    """Time growlab's train_epoch at stage 1 and at stage `deep_stage`, cache on and off.
+
+    The stage-1 network has one trainable block; the deep one is grown from it the way
+    freeze-all-but-new grows (random block before the head, only it and the head trainable).
+    """
     cfg = compose_cfg([*TUTORIAL_OVERRIDES, f"depth={deep_stage}"])
     data = load_data(cfg.data).to(device)
     batch = cfg.train.batch_size
     generator = torch.Generator().manual_seed(0)
-    net = growlab_net(cfg, data, depth=1, device=device)
+    cache_bytes = cfg.train.cache_max_mb * 2**20
 
-    def epoch_time(max_bytes: int) -> tuple[float, float]:
-        """(best epoch seconds, seconds to build the stage's inputs)."""
+    def epoch_fn(net: GrowableNet, max_bytes: int) -> tuple[Callable[[], Any], float]:
+        """(one epoch of the stage, seconds spent building its inputs)."""
         optimizer = build_optimizer(cfg, net)
+        sync(device)
         t0 = time.perf_counter()
         inputs, start = cached_inputs(net, data.x_train, max_bytes)
         sync(device)
         build_s = time.perf_counter() - t0
-        best, _ = best_of(
-            lambda: train_epoch(net, inputs, data.y_train, optimizer, batch, generator, start),
-            device,
-            repeats,
-        )
-        return best, build_s
 
-    log(f"stage cost: stage-1 epoch (best of {repeats})")
-    cache_bytes = cfg.train.cache_max_mb * 2**20
-    first, _ = epoch_time(cache_bytes)
+        def epoch() -> None:
+            train_epoch(net, inputs, data.y_train, optimizer, batch, generator, start)
+
+        return epoch, build_s
+
+    shallow = growlab_net(cfg, data, depth=1, device=device)
+    deep = growlab_net(cfg, data, depth=1, device=device)
     for _ in range(deep_stage - 1):
-        index = grow(net, OperatorName.random, None, False)
-        apply_trainable_set(net, TrainableSet.new_and_head, index)
-    log(f"stage cost: stage-{deep_stage} epoch with and without the cache")
-    cached, cache_build = epoch_time(cache_bytes)
-    uncached, _ = epoch_time(0)
+        index = grow(deep, OperatorName.random, None, False)
+        apply_trainable_set(deep, TrainableSet.new_and_head, index)
+    first, _ = epoch_fn(shallow, cache_bytes)
+    cached, cache_build = epoch_fn(deep, cache_bytes)
+    uncached, _ = epoch_fn(deep, 0)
+    log(f"stage cost: stage-1 and stage-{deep_stage} epochs (cache on, off), {repeats} rounds")
+    times = interleaved({"first": first, "cached": cached, "uncached": uncached}, device, repeats)
+    best = {name: min(t) for name, t in times.items()}
     result: dict[str, Any] = {
         "deep_stage": deep_stage,
-        "stage1_epoch_s": first,
-        "deep_epoch_cached_s": cached,
-        "deep_epoch_uncached_s": uncached,
+        "stage1_epoch_s": best["first"],
+        "deep_epoch_cached_s": best["cached"],
+        "deep_epoch_uncached_s": best["uncached"],
+        "all_times_s": times,
         "cache_build_s": cache_build,
-        "ratio_cached": cached / first,
-        "ratio_uncached": uncached / first,
-        "ratio_cached_incl_build_1_epoch": (cached + cache_build) / first,
+        "ratio_cached": best["cached"] / best["first"],
+        "ratio_uncached": best["uncached"] / best["first"],
+        "ratio_cached_incl_build_1_epoch": (best["cached"] + cache_build) / best["first"],
     }
     for name, walls in runs.items():
         if len(walls) >= deep_stage:
@@ -448,6 +482,8 @@ def bench_sweep(device: torch.device, quick: bool, tmp: Path) -> dict[str, Any]:
     summaries = [read_json(p) for p in sorted(sweep_dir.glob("*/summary.json"))]
     training = sum(s["wall_s"] for summary in summaries for s in summary["stages"])
     runs = len(summaries)
+    # The part paid once per sweep: starting Python and importing growlab's modules.
+    startup, _ = run_process(["-c", "import growlab.__main__, growlab.stage_loop"])
     return {
         "grid": grid + extra,
         "runs": runs,
@@ -455,6 +491,8 @@ def bench_sweep(device: torch.device, quick: bool, tmp: Path) -> dict[str, Any]:
         "sweep_wall_s": wall,
         "training_s": training,
         "overhead_per_run_s": (wall - training) / runs,
+        "startup_s": startup,
+        "overhead_per_run_excl_startup_s": (wall - training - startup) / runs,
     }
 
 
@@ -503,7 +541,8 @@ def detail_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             (
                 "roofline",
                 "growlab train_epoch",
-                f"{roof['growlab_epoch_s']:.3f} s ({roof['growlab_ratio']:.2f}x roofline)",
+                f"{roof['growlab_epoch_s']:.3f} s ({roof['growlab_ratio']:.2f}x roofline, "
+                f"{roof['growlab_ratio_same_round']:.2f}x within one round)",
             ),
             (
                 "roofline",
@@ -583,6 +622,12 @@ def detail_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             ("sweep", "sweep wall", f"{sweep['sweep_wall_s']:.1f} s"),
             ("sweep", "sum of stage wall_s", f"{sweep['training_s']:.1f} s"),
             ("sweep", "outside training per run", f"{sweep['overhead_per_run_s']:.3f} s"),
+            ("sweep", "python + growlab import (once)", f"{sweep['startup_s']:.2f} s"),
+            (
+                "sweep",
+                "outside training per run, less startup",
+                f"{sweep['overhead_per_run_excl_startup_s']:.3f} s",
+            ),
         ]
     return rows
 
@@ -609,6 +654,13 @@ def print_report(results: dict[str, Any], goals: list[Target]) -> None:
         met = "[green]yes[/green]" if goal.met else "[red]no[/red]"
         summary.add_row(goal.name, goal.measured, f"{goal.ratio:.2f}", goal.target, met)
     console.print(summary)
+    info = results["meta"]
+    load = max(info["loadavg_start"][0], info["loadavg_end"][0])
+    if load > (info["cpu_count"] or 1):
+        console.print(
+            f"[yellow]load average {load:.1f} on {info['cpu_count']} CPUs: other processes "
+            "shared the machine, so times are inflated and ratios are noisy[/yellow]"
+        )
 
 
 def meta(device: torch.device, quick: bool) -> dict[str, Any]:
@@ -628,6 +680,7 @@ def meta(device: torch.device, quick: bool) -> dict[str, Any]:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "commit": commit,
+        "loadavg_start": os.getloadavg(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
@@ -638,6 +691,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "benchmark.json")
     parser.add_argument("--epochs-per-stage", type=int, default=1, help="tutorial comparison")
     parser.add_argument("--repeats", type=int, default=None, help="best of N (default 3, quick 2)")
+    parser.add_argument(
+        "--process-repeats", type=int, default=1, help="tutorial comparison: best of N runs"
+    )
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--profile", action="store_true", help="print a profile of the epoch")
@@ -649,7 +705,6 @@ def main() -> None:
     device = torch.device(name)
     repeats = args.repeats or (2 if args.quick else 3)
     stages = 3 if args.quick else 11
-    register_configs()
     results: dict[str, Any] = {"meta": meta(device, args.quick)}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="growlab-bench-") as tmp_name:
@@ -659,7 +714,9 @@ def main() -> None:
             results["roofline"]["one_stage_run"] = bench_one_stage_run(device, tmp)
         runs: dict[str, list[float]] = {}
         if "tutorial" in args.only:
-            results["tutorial"] = bench_tutorial(device, stages, args.epochs_per_stage, tmp)
+            results["tutorial"] = bench_tutorial(
+                device, stages, args.epochs_per_stage, args.process_repeats, tmp
+            )
             runs["cached"] = results["tutorial"]["growlab"]["stage_wall_s"]
         if "stage_cost" in args.only:
             if not args.quick:
@@ -671,6 +728,7 @@ def main() -> None:
         if "sweep" in args.only:
             results["sweep"] = bench_sweep(device, args.quick, tmp)
     results["meta"]["benchmark_wall_s"] = time.perf_counter() - started
+    results["meta"]["loadavg_end"] = os.getloadavg()
     goals = targets(results)
     results["targets"] = [asdict(g) for g in goals]
     print_report(results, goals)
