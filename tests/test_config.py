@@ -100,3 +100,29 @@ def test_cli_refuses_conv_gate_on_mlp_without_claiming_success(tmp_path) -> None
     assert summary["status"] == "failed" and "model=mlp" in summary["error"]
     assert not (run_dir / "checkpoints").exists()
     assert not (run_dir / "metrics.jsonl").exists()
+
+
+EXPERIMENTS = {
+    "seed000_greedy_mlp": ("freeze-all-but-new", "fashion_mnist", 11),
+    "seed001_identity_insert": ("identity-insert", "fashion_mnist", 2),
+    "seed001_conv_gate": ("conv-multiplicative", "fashion_mnist", 2),
+    "seed002_backbone": ("freeze-all-but-new", "cifar10", 1),
+    "seed003_norms": ("from-scratch", "flowers102", 3),
+    "seed004_supervised": ("freeze-all-but-new", "blobs", 11),
+    "seed004_unsupervised": ("greedy-autoencoder", "blobs", 11),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_experiment_files_override_the_defaults(name: str) -> None:
+    cfg = compose_cfg([f"experiment={name}"])
+    strategy, data, depth = EXPERIMENTS[name]
+    assert (cfg.strategy.name, cfg.data.name, cfg.depth) == (strategy, data, depth)
+    validate(cfg)
+
+
+def test_seed004_experiment_matches_the_seed_settings() -> None:
+    cfg = compose_cfg(["experiment=seed004_unsupervised"])
+    assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.lr == 0.01
+    assert cfg.train.epochs_per_stage == 100 and cfg.model.width == 10
+    assert cfg.data.split_seed == 2 and cfg.data.val_fraction == 0.0
