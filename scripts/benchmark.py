@@ -696,6 +696,9 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads here and in subprocesses"
+    )
     parser.add_argument("--profile", action="store_true", help="print a profile of the epoch")
     args = parser.parse_args()
 
@@ -703,6 +706,9 @@ def main() -> None:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     repeats = args.repeats or (2 if args.quick else 3)
     stages = 3 if args.quick else 11
     results: dict[str, Any] = {"meta": meta(device, args.quick)}

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO, read_summary, without_timing
+from conftest import REPO, read_summary, run_in_process, without_timing
 
 from growlab.records import read_metrics
 
@@ -30,8 +30,7 @@ def growlab(run_dir, *extra) -> subprocess.Popen:
 
 
 def test_sigterm_then_restart_resumes_to_the_uninterrupted_result(tmp_path) -> None:
-    reference = growlab(tmp_path / "ref")
-    assert reference.wait(timeout=300) == 0
+    run_in_process(OVERRIDES, tmp_path / "ref")  # the uninterrupted reference
 
     run_dir = tmp_path / "run"
     proc = growlab(run_dir)
