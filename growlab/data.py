@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
+import json
 import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -196,6 +199,19 @@ def _loader(name: DatasetName) -> Callable[[Any], tuple[np.ndarray, ...]]:
 
 
 def load_data(cfg: Any) -> DataSplits:
+    """The dataset's splits; runs of one process (a basic-launcher sweep) share one copy.
+
+    Nothing in growlab writes into these tensors, so sharing them between runs is safe.
+    """
+    from omegaconf import OmegaConf
+
+    key = json.dumps(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), sort_keys=True)
+    return _load_data(key)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_data(key: str) -> DataSplits:
+    cfg = SimpleNamespace(**json.loads(key))
     name = DatasetName(cfg.name)
     x_train, y_train, x_test, y_test = _loader(name)(cfg)
     return _finish(name.value, x_train, y_train, x_test, y_test, cfg.val_fraction, cfg.split_seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -71,6 +72,10 @@ def log_sweep_count() -> None:
     multirun = sweep_dir / "multirun.yaml"
     if not multirun.exists():
         return
-    task_overrides = list(OmegaConf.load(multirun).hydra.overrides.task)
     finished = sum(1 for _ in sweep_dir.glob("*/summary.json"))
-    log.info("sweep %s: %d of %d runs finished", sweep_dir, finished, sweep_size(task_overrides))
+    log.info("sweep %s: %d of %d runs finished", sweep_dir, finished, _sweep_total(multirun))
+
+
+@functools.lru_cache(maxsize=4)
+def _sweep_total(multirun: Path) -> int:
+    return sweep_size(list(OmegaConf.load(multirun).hydra.overrides.task))

@@ -409,15 +409,7 @@ class Run:
         sample = self.data.x_train[:1]
         total = flops_per_sample(self.net, sample)
         prefix = self.net.frozen_prefix()
-        frozen = 0
-        if prefix is not None:
-            with torch.no_grad():
-                from torch.utils.flop_counter import FlopCounterMode
-
-                counter = FlopCounterMode(display=False)
-                with counter:
-                    self.net.features(sample, upto=prefix)
-                frozen = counter.get_total_flops()
+        frozen = 0 if prefix is None else flops_per_sample(self.net, sample, upto=prefix)
         return float(total + 2 * (total - frozen))
 
     def end_stage(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,12 +45,13 @@ def train_epoch(
     net.train()
     n = inputs.shape[0]
     order = torch.randperm(n, generator=generator).to(inputs.device)
+    # One gather per epoch, then contiguous slices: same batches as indexing per step, cheaper.
+    shuffled_x, shuffled_y = inputs[order], targets[order]
     loss_sum = torch.zeros((), device=inputs.device)
     correct = torch.zeros((), device=inputs.device, dtype=torch.long)
     for i in range(0, n, batch_size):
-        idx = order[i : i + batch_size]
-        logits = net.forward_from(inputs[idx], start_block)
-        yb = targets[idx]
+        xb, yb = shuffled_x[i : i + batch_size], shuffled_y[i : i + batch_size]
+        logits = net.forward_from(xb, start_block)
         loss = loss_fn(logits, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -96,14 +98,31 @@ def max_output_change(before: torch.Tensor, after: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def flops_per_sample(net: nn.Module, sample: torch.Tensor) -> int:
-    """Forward FLOPs of one sample, as counted by torch's FlopCounterMode (matmuls, convs)."""
+def flops_per_sample(net: nn.Module, sample: torch.Tensor, upto: int | None = None) -> int:
+    """Forward FLOPs of one sample (through the first `upto` blocks of a GrowableNet when given),
+    as counted by torch's FlopCounterMode (matmuls, convs). Memoised per architecture: the count
+    depends on shapes only, and counting costs a traced forward pass."""
+    arch = getattr(net, "arch", None)
+    key = None
+    if arch is not None:
+        key = (json.dumps(arch, sort_keys=True), tuple(sample.shape[1:]), upto)
+        if key in _FLOPS:
+            return _FLOPS[key]
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = net.training
     net.eval()
     counter = FlopCounterMode(display=False)
     with counter:
-        net(sample[:1])
+        if upto is None:
+            net(sample[:1])
+        else:
+            net.features(sample[:1], upto=upto)
     net.train(was_training)
-    return int(counter.get_total_flops())
+    flops = int(counter.get_total_flops())
+    if key is not None:
+        _FLOPS[key] = flops
+    return flops
+
+
+_FLOPS: dict[tuple, int] = {}
