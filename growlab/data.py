@@ -49,12 +49,14 @@ def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
     """Indices (kept, held_out) with `fraction` of each class held out, fixed by `seed`."""
     if fraction <= 0:
         return np.arange(len(y)), np.arange(0)
-    from sklearn.model_selection import train_test_split
-
-    kept, held = train_test_split(
-        np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y
-    )
-    return np.sort(kept), np.sort(held)
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        held.append(rng.permutation(members)[: int(round(fraction * len(members)))])
+    held_out = np.sort(np.concatenate(held))
+    kept = np.setdiff1d(np.arange(len(y)), held_out, assume_unique=True)
+    return kept, held_out
 
 
 def _finish(
@@ -70,11 +72,11 @@ def _finish(
     x_fit = x_train[kept]
     # Per-channel statistics of the training part only, so val/test stay unseen.
     axes = tuple(i for i in range(x_fit.ndim) if i != 1) if x_fit.ndim > 2 else (0,)
-    mean = x_fit.mean(axis=axes, keepdims=True)
-    std = x_fit.std(axis=axes, keepdims=True) + 1e-8
+    mean = x_fit.mean(axis=axes, keepdims=True, dtype=np.float64).astype(np.float32)
+    std = (x_fit.std(axis=axes, keepdims=True, dtype=np.float64) + 1e-8).astype(np.float32)
 
     def norm(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(((a - mean) / std).astype(np.float32))
+        return torch.from_numpy((a.astype(np.float32, copy=False) - mean) / std)
 
     def labels(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(a, dtype=np.int64))

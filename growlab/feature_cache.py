@@ -1,21 +1,83 @@
-"""Reuse the output of frozen leading blocks within a stage.
+"""Reuse the output of frozen leading blocks.
 
 Frozen blocks have requires_grad=False and run in eval mode (no dropout, BatchNorm on running
 statistics), as does a frozen backbone stem, and a stem without parameters is a plain reshape;
-so their output on the training set is a fixed function: computing it once per stage and
-training the rest on it is exact, and makes a greedy stage cost the same at any depth.
+so their output on the training set is a fixed function: computing it once and training the
+rest on it is exact, and makes a greedy stage cost the same at any depth. When growth freezes
+one more block, the cache is extended through that block alone instead of rebuilt.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from growlab.models import GrowableNet
 
+CHUNK = 1024  # rows per forward pass when building the cache (a fixed size keeps it exact)
+
+
+def _fingerprint(net: GrowableNet, upto: int) -> tuple:
+    """Identity and in-place version of every tensor the first `upto` blocks (and the stem)
+    compute with: an optimizer step or a BatchNorm update changes it."""
+    modules = [net.stem, *net.blocks[:upto]]
+    tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+    return tuple((id(t), t._version) for t in tensors)
+
+
+@dataclass
+class FeatureCache:
+    inputs: torch.Tensor | None = None  # the tensor the features were computed from
+    prefix: int = 0
+    features: torch.Tensor | None = None
+    fingerprint: tuple = ()
+
+    @torch.no_grad()
+    def get(self, net: GrowableNet, x: torch.Tensor, max_bytes: int) -> tuple[torch.Tensor, int]:
+        """Features of x after the first `prefix` frozen blocks, reusing what is still valid."""
+        prefix = net.frozen_prefix()
+        assert prefix is not None
+        reusable = (
+            self.features is not None
+            and self.inputs is x
+            and self.prefix <= prefix
+            and _fingerprint(net, self.prefix) == self.fingerprint
+        )
+        if reusable:
+            assert self.features is not None
+            start, h = self.prefix, self.features
+        else:
+            start, h = 0, None
+        if h is None or start < prefix:
+            h = _forward(net, x, h, start, prefix)
+        if h.numel() * h.element_size() > max_bytes:
+            self.clear()
+        else:
+            self.inputs, self.prefix, self.features = x, prefix, h
+            self.fingerprint = _fingerprint(net, prefix)
+        return h, prefix
+
+    def clear(self) -> None:
+        self.inputs, self.prefix, self.features, self.fingerprint = None, 0, None, ()
+
+
+def _forward(
+    net: GrowableNet, x: torch.Tensor, h: torch.Tensor | None, start: int, stop: int
+) -> torch.Tensor:
+    """features(x, upto=stop), in fixed chunks; continues from h = features(x, upto=start)."""
+    chunks = []
+    for i in range(0, len(x), CHUNK):
+        part = net.features(x[i : i + CHUNK], upto=0) if h is None else h[i : i + CHUNK]
+        for block in net.blocks[start:stop]:
+            part = block(part)
+        chunks.append(part)
+    return torch.cat(chunks)
+
 
 @torch.no_grad()
 def cached_inputs(
-    net: GrowableNet, x: torch.Tensor, max_bytes: int, batch_size: int = 1024
+    net: GrowableNet, x: torch.Tensor, max_bytes: int, cache: FeatureCache | None = None
 ) -> tuple[torch.Tensor, int | None]:
     """(inputs for `net.forward_from`, index of the first block still to run).
 
@@ -31,5 +93,4 @@ def cached_inputs(
     probe = net.features(x[:1], upto=prefix)
     if probe.numel() * probe.element_size() * x.shape[0] > max_bytes:
         return x, None
-    starts = range(0, len(x), batch_size)
-    return torch.cat([net.features(x[i : i + batch_size], upto=prefix) for i in starts]), prefix
+    return (cache or FeatureCache()).get(net, x, max_bytes)

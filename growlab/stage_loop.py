@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 from growlab import checkpoint as ckpt
 from growlab.config import OperatorName, TrainableSet
 from growlab.data import DataSplits, load_data
-from growlab.feature_cache import cached_inputs
+from growlab.feature_cache import FeatureCache, cached_inputs
 from growlab.loggers import SafeLogger
 from growlab.models import GrowableNet, build_network, count_params, initial_arch
 from growlab.operators import OPERATORS, grow
@@ -129,6 +129,7 @@ class Run:
         self.optimizer: torch.optim.Optimizer
         self.progress: Progress
         self.status = "running"
+        self.feature_cache = FeatureCache()
 
     # ---- setup and resume -------------------------------------------------------------
     def start_or_resume(self) -> None:
@@ -344,7 +345,7 @@ class Run:
         record = self.progress.current
         self.choose_threads()
         max_bytes = cfg.train.cache_max_mb * 2**20 if cfg.train.cache_frozen_features else 0
-        inputs, start = cached_inputs(self.net, self.data.x_train, max_bytes)
+        inputs, start = cached_inputs(self.net, self.data.x_train, max_bytes, self.feature_cache)
         flops_epoch = self.train_flops_per_sample() * len(self.data.x_train)
         x_val, y_val = self.val_split()
         while self.progress.epoch < plan.epochs:
