@@ -11,8 +11,14 @@ from growlab.config import ConfigError, validate
 from growlab.evaluate import main as evaluate_main
 from growlab.records import read_metrics
 
-AE = ["strategy=greedy-autoencoder", "data=blobs", "depth=3", "train.epochs_per_stage=3",
-      "logger=none"]
+AE = [
+    "strategy=greedy-autoencoder",
+    "data=blobs",
+    "depth=3",
+    "train.epochs_per_stage=3",
+    "strategy.classifier_epochs=30",
+    "logger=none",
+]
 
 
 def test_greedy_autoencoder_records_reconstruction_and_classifier_accuracy(tmp_path) -> None:
@@ -41,8 +47,14 @@ def test_greedy_autoencoder_needs_an_mlp() -> None:
 
 def test_evaluate_reproduces_recorded_accuracy_both_ways(tmp_path, capsys) -> None:
     run_dir = tmp_path / "run"
-    overrides = ["strategy=identity-insert", "strategy.position=1", "model.norm=batch",
-                 "depth=3", "train.epochs_per_stage=2", "logger=none"]
+    overrides = [
+        "strategy=identity-insert",
+        "strategy.position=1",
+        "model.norm=batch",
+        "depth=3",
+        "train.epochs_per_stage=2",
+        "logger=none",
+    ]
     run_in_process(overrides, run_dir)
     # The stage loop runs inside Hydra normally; give the run the config file Hydra would write.
     from conftest import compose_cfg
@@ -64,8 +76,9 @@ def test_evaluate_reproduces_recorded_accuracy_both_ways(tmp_path, capsys) -> No
 
 
 def test_stage_records_per_block_activation_and_gradient_norms(tmp_path) -> None:
-    summary = run_in_process(["depth=3", "train.epochs_per_stage=1", "logger=none"],
-                             tmp_path / "run")
+    summary = run_in_process(
+        ["depth=3", "train.epochs_per_stage=1", "logger=none"], tmp_path / "run"
+    )
     for stage in summary["stages"]:
         assert len(stage["activation_norms"]) == stage["depth"]
         assert len(stage["activation_grad_norms"]) == stage["depth"]
