@@ -343,11 +343,13 @@ class Run:
         cfg = self.cfg
         assert self.progress.current is not None
         record = self.progress.current
+        t_setup = time.perf_counter()
         self.choose_threads()
         max_bytes = cfg.train.cache_max_mb * 2**20 if cfg.train.cache_frozen_features else 0
         inputs, start = cached_inputs(self.net, self.data.x_train, max_bytes, self.feature_cache)
         flops_epoch = self.train_flops_per_sample() * len(self.data.x_train)
         x_val, y_val = self.val_split()
+        record["stage_wall_s"] += time.perf_counter() - t_setup  # the cache build is stage work
         while self.progress.epoch < plan.epochs:
             t0 = time.perf_counter()
             result = train_epoch(
