@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -17,14 +17,22 @@ log = logging.getLogger("growlab")
 register_configs()
 
 
+def refuse(run_dir: Path, exc: ConfigError, logger: Any = None) -> NoReturn:
+    """An invalid configuration: one error line, a failed summary, exit status 2."""
+    summary = {"status": "failed", "error": str(exc)}
+    write_json_atomic(run_dir / "summary.json", summary)
+    if logger is not None:
+        logger.finish(summary)
+    log.error("invalid configuration: %s", exc)
+    raise SystemExit(2) from None
+
+
 def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Validate, then run the stage loop; a failure leaves a summary that says so."""
     try:
         validate(cfg)
     except ConfigError as exc:
-        write_json_atomic(run_dir / "summary.json", {"status": "failed", "error": str(exc)})
-        log.error("invalid configuration: %s", exc)
-        raise SystemExit(2) from None
+        refuse(run_dir, exc)
 
     from growlab.autoencoder import AutoencoderRun
     from growlab.config import Objective
@@ -38,11 +46,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         run = (AutoencoderRun if reconstruction else Run)(cfg, run_dir, logger)
         return run.run()
     except ConfigError as exc:
-        summary = {"status": "failed", "error": str(exc)}
-        write_json_atomic(run_dir / "summary.json", summary)
-        logger.finish(summary)
-        log.error("invalid configuration: %s", exc)
-        raise SystemExit(2) from None
+        refuse(run_dir, exc, logger)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if run is not None and hasattr(run, "progress"):

@@ -116,15 +116,17 @@ def _blobs(cfg: Any) -> tuple[np.ndarray, ...]:
     return x[:n_train].astype(np.float32), y[:n_train], x[n_train:].astype(np.float32), y[n_train:]
 
 
-def _raw_fashion_mnist_root() -> Path:
-    """Decompress the Debian package's gzipped IDX files where torchvision expects them."""
-    files = [
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ]
-    missing = [f for f in files if not (FASHION_MNIST_DIR / f"{f}.gz").exists()]
+FASHION_MNIST_FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
+
+
+def _require_fashion_mnist() -> None:
+    """A clear error when the Debian package's files are absent."""
+    missing = [f for f in FASHION_MNIST_FILES if not (FASHION_MNIST_DIR / f"{f}.gz").exists()]
     if missing:
         absent = ", ".join(m + ".gz" for m in missing)
         raise ConfigError(
@@ -132,9 +134,14 @@ def _raw_fashion_mnist_root() -> Path:
             "install it with `apt-get install dataset-fashion-mnist` "
             "or point GROWLAB_FASHION_MNIST_DIR at a folder holding the gzipped IDX files"
         )
+
+
+def _raw_fashion_mnist_root() -> Path:
+    """Decompress the Debian package's gzipped IDX files where torchvision expects them."""
+    _require_fashion_mnist()
     raw = CACHE_DIR / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for f in files:
+    for f in FASHION_MNIST_FILES:
         target = raw / f
         if not target.exists():
             tmp = target.with_suffix(".tmp")
@@ -155,7 +162,7 @@ def _fashion_mnist(cfg: Any) -> tuple[np.ndarray, ...]:
             out += [ds.data.numpy()[:, None], ds.targets.numpy()]
         return tuple(out)
 
-    _raw_fashion_mnist_root()  # a clear error when the package is missing, cached or not
+    _require_fashion_mnist()  # the same clear error whether or not the tensors are cached
     key = {"name": "fashion_mnist", "root": str(FASHION_MNIST_DIR), "version": 1}
     x_train, y_train, x_test, y_test = cached(key, [FASHION_MNIST_DIR], build)
     # uint8 in the cache (4x smaller), scaled here.

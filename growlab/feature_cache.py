@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from growlab.models import GrowableNet
+from growlab.models import GrowableNet, has_parameters
 
 CHUNK = 1024  # rows per forward pass when building the cache (a fixed size keeps it exact)
 
@@ -34,7 +34,7 @@ class FeatureCache:
     fingerprint: tuple = ()
 
     @torch.no_grad()
-    def get(self, net: GrowableNet, x: torch.Tensor, max_bytes: int) -> tuple[torch.Tensor, int]:
+    def get(self, net: GrowableNet, x: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Features of x after the first `prefix` frozen blocks, reusing what is still valid."""
         prefix = net.frozen_prefix()
         assert prefix is not None
@@ -51,15 +51,9 @@ class FeatureCache:
             start, h = 0, None
         if h is None or start < prefix:
             h = _forward(net, x, h, start, prefix)
-        if h.numel() * h.element_size() > max_bytes:
-            self.clear()
-        else:
-            self.inputs, self.prefix, self.features = x, prefix, h
-            self.fingerprint = _fingerprint(net, prefix)
+        self.inputs, self.prefix, self.features = x, prefix, h
+        self.fingerprint = _fingerprint(net, prefix)
         return h, prefix
-
-    def clear(self) -> None:
-        self.inputs, self.prefix, self.features, self.fingerprint = None, 0, None, ()
 
 
 def _forward(
@@ -88,9 +82,9 @@ def cached_inputs(
     prefix = net.frozen_prefix()
     if prefix is None:
         return x, None
-    if prefix == 0 and not any(True for _ in net.stem.parameters()):
+    if prefix == 0 and not has_parameters(net.stem):
         return net.features(x, upto=0), 0  # a parameter-free reshape: nothing worth caching
     probe = net.features(x[:1], upto=prefix)
     if probe.numel() * probe.element_size() * x.shape[0] > max_bytes:
         return x, None
-    return (cache or FeatureCache()).get(net, x, max_bytes)
+    return (cache or FeatureCache()).get(net, x)

@@ -70,6 +70,10 @@ def build_block(spec: BlockSpec, model_cfg: dict[str, Any]) -> nn.Module:
     return GateBlock(spec, model_cfg) if spec["type"] == "gate" else Block(spec, model_cfg)
 
 
+def has_parameters(module: nn.Module) -> bool:
+    return next(module.parameters(), None) is not None
+
+
 class GrowableNet(nn.Module):
     def __init__(self, arch: Arch, load_weights: bool = False) -> None:
         """`load_weights` reads a backbone's local weights file (a fresh run, not a reload)."""
@@ -96,7 +100,7 @@ class GrowableNet(nn.Module):
         self.frozen: list[bool] = [False] * len(self.blocks)
         self.head_frozen = False
         # A stem without parameters (Flatten, Identity) is a fixed function by construction.
-        self.stem_frozen = not any(True for _ in self.stem.parameters())
+        self.stem_frozen = not has_parameters(self.stem)
 
     @property
     def depth(self) -> int:
@@ -135,9 +139,7 @@ class GrowableNet(nn.Module):
         The stem trains only when asked and allowed (model.freeze_backbone=false)."""
         self.frozen = [i not in blocks for i in range(len(self.blocks))]
         self.head_frozen = not head
-        stem_trains = (
-            stem and self.stem_trainable_allowed and any(True for _ in self.stem.parameters())
-        )
+        stem_trains = stem and self.stem_trainable_allowed and has_parameters(self.stem)
         self.stem_frozen = not stem_trains
         self.stem.requires_grad_(stem_trains)
         for i, block in enumerate(self.blocks):

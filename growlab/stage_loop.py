@@ -121,7 +121,7 @@ class Run:
         self.started = time.perf_counter()
         torch.manual_seed(cfg.seed)
         self.data: DataSplits = load_data(cfg.data).to(self.device)
-        probe_x, probe_y = self.val_split()
+        probe_x, probe_y = self.split("val")
         self.probe = probe_x[: cfg.train.probe_size]
         self.probe_y = probe_y[: cfg.train.probe_size]
         self.model_cfg = OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True)
@@ -286,9 +286,6 @@ class Run:
             "val_loss": val.loss,
         }
 
-    def val_split(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.split("val")
-
     def begin_stage(self, plan: StagePlan) -> None:
         cfg, strategy = self.cfg, self.cfg.strategy
         stage_start = time.perf_counter()
@@ -301,7 +298,7 @@ class Run:
         }
         if plan.phase == "grow":
             operator = OperatorName(strategy.operator)
-            x_val, y_val = self.val_split()
+            x_val, y_val = self.split("val")
             bs = cfg.train.eval_batch_size
             before = evaluate(self.net, x_val, y_val, bs, self.loss_fn)
             self.net.eval()
@@ -348,7 +345,7 @@ class Run:
         max_bytes = cfg.train.cache_max_mb * 2**20 if cfg.train.cache_frozen_features else 0
         inputs, start = cached_inputs(self.net, self.data.x_train, max_bytes, self.feature_cache)
         flops_epoch = self.train_flops_per_sample() * len(self.data.x_train)
-        x_val, y_val = self.val_split()
+        x_val, y_val = self.split("val")
         record["stage_wall_s"] += time.perf_counter() - t_setup  # the cache build is stage work
         while self.progress.epoch < plan.epochs:
             t0 = time.perf_counter()

@@ -174,23 +174,36 @@ def _key(name: DatasetName, root: Path, **options: Any) -> dict[str, Any]:
     return {"name": name.value, "root": str(root), "version": LOADER_VERSION, **options}
 
 
+def _both_splits(
+    name: DatasetName,
+    root: Path,
+    download: bool,
+    make: Callable[[bool], Any],
+    arrays: Callable[[Any], tuple[np.ndarray, np.ndarray]],
+) -> Arrays:
+    """(x_train, y_train, x_test, y_test) from `make(train)` datasets, via `arrays(dataset)`."""
+    out: list[np.ndarray] = []
+    for train in (True, False):
+        out += arrays(_open(name, root, download, lambda t=train: make(t)))
+    return out[0], out[1], out[2], out[3]
+
+
 def _cifar10(cfg: Any) -> Arrays:
     from torchvision import datasets
 
     name, root, download = DatasetName.cifar10, resolve_root(cfg), bool(cfg.download)
 
     def build() -> Arrays:
-        out: list[np.ndarray] = []
-        for train in (True, False):
-            ds = _open(
-                name,
-                root,
-                download,
-                lambda t=train: datasets.CIFAR10(str(root), train=t, download=download),
-            )
-            out.append(np.ascontiguousarray(np.asarray(ds.data).transpose(0, 3, 1, 2)))
-            out.append(np.asarray(ds.targets, dtype=np.int64))
-        return out[0], out[1], out[2], out[3]
+        return _both_splits(
+            name,
+            root,
+            download,
+            lambda train: datasets.CIFAR10(str(root), train=train, download=download),
+            lambda ds: (
+                np.ascontiguousarray(np.asarray(ds.data).transpose(0, 3, 1, 2)),
+                np.asarray(ds.targets, dtype=np.int64),
+            ),
+        )
 
     raw = cached(_key(name, root), [_folder(name, root)], build)
     return _finish(raw)
@@ -202,17 +215,13 @@ def _mnist(cfg: Any) -> Arrays:
     name, root, download = DatasetName.mnist, resolve_root(cfg), bool(cfg.download)
 
     def build() -> Arrays:
-        out: list[np.ndarray] = []
-        for train in (True, False):
-            ds = _open(
-                name,
-                root,
-                download,
-                lambda t=train: datasets.MNIST(str(root), train=t, download=download),
-            )
-            out.append(ds.data.numpy()[:, None].copy())
-            out.append(ds.targets.numpy().astype(np.int64))
-        return out[0], out[1], out[2], out[3]
+        return _both_splits(
+            name,
+            root,
+            download,
+            lambda train: datasets.MNIST(str(root), train=train, download=download),
+            lambda ds: (ds.data.numpy()[:, None].copy(), ds.targets.numpy().astype(np.int64)),
+        )
 
     # The whole MNIST/ folder: torchvision prefers MNIST/processed/*.pt where they exist.
     raw = cached(_key(name, root), [root / "MNIST"], build)
