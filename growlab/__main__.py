@@ -1,41 +1,77 @@
-"""The one entry point: `python -m growlab [overrides]`, `-m` for a sweep."""
+"""The one entry point: `python -m growlab [overrides]`, `-m` for a sweep.
+
+Exit codes of a single run: 0 completed (or already completed), 1 failed, 2 refused (an invalid
+config or a run directory that cannot be used; nothing was trained), 3 diverged. In a sweep a
+job never raises: its status goes back to the sweeper, which runs every other job and then
+reports how many did not complete.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from growlab.config import ConfigError, register_configs, validate
-from growlab.records import write_json_atomic
+from growlab import run_dir as rundir
+from growlab.config import ConfigError, Objective, ResumeMode, register_configs
+from growlab.records import write_summary
+from growlab.validation import validate
 
 log = logging.getLogger("growlab")
 register_configs()
 
+EXIT_FAILED, EXIT_REFUSED, EXIT_DIVERGED = 1, 2, 3
 
-def refuse(run_dir: Path, exc: ConfigError, logger: Any = None) -> NoReturn:
-    """An invalid configuration: one error line, a failed summary, exit status 2."""
-    summary = {"status": "failed", "error": str(exc)}
-    write_json_atomic(run_dir / "summary.json", summary)
-    if logger is not None:
-        logger.finish(summary)
-    log.error("invalid configuration: %s", exc)
-    raise SystemExit(2) from None
+
+class Refused(Exception):
+    """Nothing was run: the config is invalid or the run directory cannot be used."""
 
 
 def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Validate, then run the stage loop; a failure leaves a summary that says so."""
+    """Validate, check the run directory, then run the stage loop; returns the summary.
+
+    Raises `Refused` before any training; a crash leaves a `failed` summary (never over a
+    finished one) and is re-raised.
+    """
     try:
         validate(cfg)
     except ConfigError as exc:
-        refuse(run_dir, exc)
+        if not (run_dir / "summary.json").exists():  # a fresh directory records why
+            write_summary(run_dir / "summary.json", {"status": "failed", "error": str(exc)})
+        rundir.restore_hydra(run_dir)
+        raise Refused(f"invalid configuration: {exc}") from None
+    try:
+        with rundir.RunDirLock(run_dir):
+            return _run_in_locked_dir(cfg, run_dir)
+    except rundir.RunDirError as exc:
+        rundir.restore_hydra(run_dir)
+        raise Refused(str(exc)) from None
+
+
+def _run_in_locked_dir(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    config = rundir.result_config(cfg)
+    if ResumeMode(cfg.resume) is ResumeMode.restart:
+        rundir.clear(run_dir)
+    existing = rundir.inspect(run_dir, config)
+    if existing.finished:
+        assert existing.summary is not None
+        rundir.restore_hydra(run_dir)
+        log.info(
+            "%s already holds a %s run of this config; nothing to do "
+            "(resume=restart runs it again)",
+            run_dir,
+            existing.summary["status"],
+        )
+        return existing.summary
+    if existing.empty:
+        rundir.backup_hydra(run_dir)
 
     from growlab.autoencoder import AutoencoderRun
-    from growlab.config import Objective
     from growlab.loggers import make_logger
     from growlab.stage_loop import Run
 
@@ -43,31 +79,46 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     run = None
     try:
         reconstruction = Objective(cfg.strategy.objective) is Objective.reconstruction
-        run = (AutoencoderRun if reconstruction else Run)(cfg, run_dir, logger)
+        run = (AutoencoderRun if reconstruction else Run)(cfg, run_dir, logger, existing.last)
         return run.run()
-    except ConfigError as exc:
-        refuse(run_dir, exc, logger)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if run is not None and hasattr(run, "progress"):
             run.status = "failed"
             summary = run.write_summary(error=error)
         else:
-            summary = {"status": "failed", "error": error}
-            write_json_atomic(run_dir / "summary.json", summary)
+            summary = {"status": "failed", "error": error, "config": config}
+            write_summary(run_dir / "summary.json", summary)
         logger.finish(summary)
         raise
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float | None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    summary = run_job(cfg, run_dir)
-    log.info("run %s finished: %s, test_acc %s", run_dir, summary["status"], summary["test_acc"])
-    from growlab.progress import log_sweep_count
+def main(cfg: DictConfig) -> dict[str, Any]:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        summary = run_job(cfg, run_dir)
+    except Refused as exc:
+        log.error("%s", exc)
+        if not sweeping:
+            raise SystemExit(EXIT_REFUSED) from None
+        return {"status": "refused", "error": str(exc), "run_dir": str(run_dir)}
+    except Exception:
+        if not sweeping:
+            raise
+        log.exception("run %s failed", run_dir)  # the sweep goes on with its other jobs
+        return {"status": "failed", "run_dir": str(run_dir)}
+    status = summary.get("status")
+    log.info("run %s finished: %s, test_acc %s", run_dir, status, summary.get("test_acc"))
+    if sweeping:
+        from growlab.progress import log_sweep_count
 
-    log_sweep_count()
-    return summary["test_acc"]
+        log_sweep_count()
+    elif status != "completed":
+        raise SystemExit(EXIT_DIVERGED if status == "diverged" else EXIT_FAILED)
+    return {"status": status, "test_acc": summary.get("test_acc"), "run_dir": str(run_dir)}
 
 
 if __name__ == "__main__":

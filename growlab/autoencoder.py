@@ -82,4 +82,9 @@ class AutoencoderRun(Run):
         ckpt.save_weights(self.classifier, path.with_name(f"{path.stem}_classifier.pt"))
 
     def final_model(self) -> GrowableNet:
+        """The last stage's classifier (read back from its checkpoint after a resume)."""
+        if not hasattr(self, "classifier"):
+            stage = self.progress.stages[-1]["stage"]
+            path = ckpt.stage_path(self.run_dir, stage)
+            self.classifier = ckpt.load_network(path.with_name(f"{path.stem}_classifier.pt"))
         return self.classifier

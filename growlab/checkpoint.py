@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from growlab.files import atomic_writer
 from growlab.models import GrowableNet, build_network
 
 LAST = "last.pt"
@@ -19,10 +20,8 @@ def stage_path(run_dir: Path, stage: int) -> Path:
 
 
 def _save(obj: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_writer(path) as f:
+        torch.save(obj, f)
 
 
 def save_weights(net: GrowableNet, path: Path) -> None:

@@ -147,6 +147,10 @@ class TrainConfig:
     # CPU threads; null picks: 1 for small batches (thread start-up costs more than it saves),
     # else SLURM_CPUS_PER_TASK or all cores.
     num_threads: int | None = None
+    # Divergence: a training loss above this many times the loss the run started from (or the
+    # stage's starting loss, whichever is larger), or above max_loss when set, ends the run.
+    divergence_factor: float = 10.0
+    max_loss: float | None = None
 
 
 class LoggerMode(str, Enum):
@@ -168,6 +172,13 @@ class LoggerConfig:
     init_timeout_s: float = 10.0
 
 
+class ResumeMode(str, Enum):
+    # Continue the run found in the directory (refused when its config differs).
+    auto = "auto"
+    # Discard what the directory holds and start the run over.
+    restart = "restart"
+
+
 @dataclass
 class Config:
     model: Any = MISSING
@@ -179,6 +190,7 @@ class Config:
     depth: int = 4
     seed: int = 0
     device: str = "auto"
+    resume: ResumeMode = ResumeMode.auto
 
 
 class ConfigError(ValueError):
@@ -194,71 +206,3 @@ def register_configs() -> None:
     cs.store(group="optimizer", name="base_adam", node=AdamConfig)
     cs.store(group="optimizer", name="base_sgd", node=SGDConfig)
     cs.store(group="logger", name="base_logger", node=LoggerConfig)
-
-
-IMAGE_DATASETS = {
-    DatasetName.digits,
-    DatasetName.fashion_mnist,
-    DatasetName.cifar10,
-    DatasetName.mnist,
-    DatasetName.flowers102,
-}
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def validate(cfg: Any) -> None:
-    """Reject combinations that no single field's type can rule out."""
-    train = cfg.train
-    checks: list[tuple[bool, str]] = [
-        (train.start_depth >= 1, f"train.start_depth={train.start_depth} must be >= 1"),
-        (
-            cfg.depth >= train.start_depth,
-            f"depth={cfg.depth} is below train.start_depth={train.start_depth}; "
-            f"choose depth >= {train.start_depth}",
-        ),
-        (
-            train.epochs_per_stage >= 0,
-            f"train.epochs_per_stage={train.epochs_per_stage} must be >= 0",
-        ),
-        (train.batch_size >= 1, f"train.batch_size={train.batch_size} must be >= 1"),
-        (
-            cfg.strategy.finetune_epochs >= 0,
-            f"strategy.finetune_epochs={cfg.strategy.finetune_epochs} must be >= 0",
-        ),
-        (cfg.model.width >= 1, f"model.width={cfg.model.width} must be >= 1"),
-        (
-            0.0 <= cfg.data.val_fraction < 1.0,
-            f"data.val_fraction={cfg.data.val_fraction} must be in [0, 1)",
-        ),
-        (
-            cfg.device in DEVICES or str(cfg.device).startswith("cuda:"),
-            f"device={cfg.device!r} is not one of {', '.join(DEVICES)} (or cuda:N)",
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-    operator = OperatorName(cfg.strategy.operator)
-    model = ModelKind(cfg.model.name)
-    if operator is OperatorName.multiplicative and model is not ModelKind.cnn:
-        raise ConfigError(
-            f"strategy={cfg.strategy.name} (operator=multiplicative) needs a convolutional "
-            f"model, got model={model.value}; use model=cnn"
-        )
-    if Objective(cfg.strategy.objective) is Objective.reconstruction and model is not ModelKind.mlp:
-        raise ConfigError(
-            f"strategy={cfg.strategy.name} grows an MLP autoencoder; got model={model.value}, "
-            "valid choices: mlp"
-        )
-    data = DatasetName(cfg.data.name)
-    if model is not ModelKind.mlp and data not in IMAGE_DATASETS:
-        valid = ", ".join(sorted(d.value for d in IMAGE_DATASETS))
-        raise ConfigError(
-            f"model={model.value} needs image data, got data={data.value}; valid choices: {valid}"
-        )
-    activation = Activation(cfg.model.activation)
-    if operator is OperatorName.identity and activation is not Activation.relu:
-        raise ConfigError(
-            f"operator=identity preserves the function only before an idempotent activation; "
-            f"got model.activation={activation.value}, valid choices: relu"
-        )

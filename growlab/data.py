@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from growlab.config import ConfigError, DatasetName
-from growlab.tensor_cache import cached
+from growlab.files import atomic_writer
+from growlab.tensor_cache import cache_dir, cached
 
 FASHION_MNIST_DIR = Path(
     os.environ.get("GROWLAB_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 )
-CACHE_DIR = Path(os.environ.get("GROWLAB_CACHE_DIR", Path.home() / ".cache" / "growlab"))
 
 
 @dataclass
@@ -139,16 +139,18 @@ def _require_fashion_mnist() -> None:
 def _raw_fashion_mnist_root() -> Path:
     """Decompress the Debian package's gzipped IDX files where torchvision expects them."""
     _require_fashion_mnist()
-    raw = CACHE_DIR / "FashionMNIST" / "raw"
+    root = cache_dir().parent
+    raw = root / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for f in FASHION_MNIST_FILES:
         target = raw / f
         if not target.exists():
-            tmp = target.with_suffix(".tmp")
-            with gzip.open(FASHION_MNIST_DIR / f"{f}.gz", "rb") as src, open(tmp, "wb") as dst:
+            with (
+                gzip.open(FASHION_MNIST_DIR / f"{f}.gz", "rb") as src,
+                atomic_writer(target) as dst,
+            ):
                 shutil.copyfileobj(src, dst)
-            tmp.replace(target)
-    return CACHE_DIR
+    return root
 
 
 def _fashion_mnist(cfg: Any) -> tuple[np.ndarray, ...]:
@@ -224,3 +226,14 @@ def _load_data(key: str) -> DataSplits:
     name = DatasetName(cfg.name)
     x_train, y_train, x_test, y_test = _loader(name)(cfg)
     return _finish(name.value, x_train, y_train, x_test, y_test, cfg.val_fraction, cfg.split_seed)
+
+
+def require_data(cfg: Any) -> None:
+    """A ConfigError naming what is missing when the dataset's files are absent (no loading)."""
+    name = DatasetName(cfg.name)
+    if name is DatasetName.fashion_mnist:
+        _require_fashion_mnist()
+    elif name not in LOADERS and not cfg.download:
+        from growlab import torchvision_data
+
+        torchvision_data.require_files(name, torchvision_data.resolve_root(cfg))

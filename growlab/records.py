@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from growlab.files import atomic_writer
+
+log = logging.getLogger(__name__)
 
 
 def _clean(value: Any) -> Any:
@@ -23,18 +26,8 @@ def _clean(value: Any) -> Any:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_clean(data), f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as f:
+        f.write((json.dumps(_clean(data), indent=2) + "\n").encode())
 
 
 class MetricsFile:
@@ -70,3 +63,25 @@ class MetricsFile:
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> bool:
+    """Write summary.json unless that would replace a completed result with anything else.
+
+    Returns whether it was written. Every summary write goes through here, so no code path
+    turns a finished result into a failure.
+    """
+    if summary.get("status") != "completed" and path.exists():
+        try:
+            previous = json.loads(path.read_text()).get("status")
+        except (OSError, ValueError, AttributeError):
+            previous = None
+        if previous == "completed":
+            log.error(
+                "not replacing the completed result in %s with a %s one",
+                path,
+                summary.get("status"),
+            )
+            return False
+    write_json_atomic(path, summary)
+    return True

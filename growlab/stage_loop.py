@@ -9,7 +9,6 @@ configurable) holds everything needed to continue exactly where the run stopped.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,8 +29,10 @@ from growlab.models import GrowableNet, build_network, count_params, initial_arc
 from growlab.operators import OPERATORS, grow
 from growlab.probes import block_norms
 from growlab.progress import RunProgress
-from growlab.records import MetricsFile, write_json_atomic
+from growlab.records import MetricsFile, write_summary
+from growlab.run_dir import fingerprint, result_config
 from growlab.training import (
+    DivergenceGuard,
     evaluate,
     flops_per_sample,
     max_output_change,
@@ -61,6 +62,7 @@ class Progress:
     cum_train_flops: float = 0.0
     wall_s: float = 0.0
     resumes: int = 0
+    start_loss: float | None = None  # validation loss of the untrained network
 
 
 def plan_stages(cfg: Any) -> list[StagePlan]:
@@ -107,8 +109,13 @@ def apply_trainable_set(net: GrowableNet, trainable: TrainableSet, new_index: in
 
 
 class Run:
-    def __init__(self, cfg: Any, run_dir: Path, logger: SafeLogger) -> None:
+    def __init__(
+        self, cfg: Any, run_dir: Path, logger: SafeLogger, last: dict[str, Any] | None = None
+    ) -> None:
+        """`last`: the run directory's `last` checkpoint to resume from (None: a fresh run)."""
         self.cfg = cfg
+        self.last = last
+        self.config = result_config(cfg)
         self.run_dir = run_dir
         self.logger = logger
         self.device = resolve_device(cfg.device)
@@ -129,11 +136,13 @@ class Run:
         self.optimizer: torch.optim.Optimizer
         self.progress: Progress
         self.status = "running"
+        self.error: str | None = None
         self.feature_cache = FeatureCache()
+        self.divergence = DivergenceGuard(cfg.train.divergence_factor, cfg.train.max_loss)
 
     # ---- setup and resume -------------------------------------------------------------
     def start_or_resume(self) -> None:
-        last = ckpt.load_last(self.run_dir)
+        last = self.last
         if last is None:
             start_depth = self.cfg.train.start_depth if self.cfg.strategy.grow else self.cfg.depth
             arch = initial_arch(
@@ -181,6 +190,7 @@ class Run:
                 "rng": ckpt.rng_state(self.generator),
                 "progress": asdict(self.progress),
                 "metrics_rows": self.metrics.rows,
+                "config": self.config,
             },
         )
 
@@ -215,14 +225,16 @@ class Run:
             "slurm_array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID"),
             "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),
             "stages": stages,
+            "config_fingerprint": fingerprint(self.config),
+            "config": self.config,
         }
-        if error is not None:
-            summary["error"] = error
+        if error or self.error:
+            summary["error"] = error or self.error
         return summary
 
     def write_summary(self, error: str | None = None) -> dict[str, Any]:
         summary = self.summary(error)
-        write_json_atomic(self.run_dir / "summary.json", summary)
+        write_summary(self.run_dir / "summary.json", summary)
         return summary
 
     # ---- the stage loop -----------------------------------------------------------------
@@ -241,18 +253,20 @@ class Run:
                 plan = self.plan[self.progress.stage]
                 if self.progress.current is None:
                     self.begin_stage(plan)
-                if not self.train_stage(plan):
+                self.error = self.train_stage(plan)
+                if self.error is not None:
                     self.status = "diverged"
-                    log.error("training loss is not finite at stage %d", self.progress.stage)
+                    log.error("diverged: %s", self.error)
                     break
                 self.end_stage()
         finally:
             self.bar.close()
         if self.status == "running":
             self.status = "completed"
-        summary = self.write_summary()
+            self.save_whole_model()
         self.save_last()
-        self.save_whole_model()
+        # Written last: a `completed` summary means every output of the run is on disk.
+        summary = self.write_summary()
         self.logger.finish(summary)
         return summary
 
@@ -318,12 +332,18 @@ class Run:
                 "loss_before": before.loss,
                 "loss_after": after.loss,
             }
+            record["start_loss"] = after.loss
             apply_trainable_set(self.net, TrainableSet(strategy.trainable), index)
             self.new_optimizer(lr_factor=1.0)
             self.record({"event": "growth", "depth": self.net.depth, **record})
-        elif plan.phase == "finetune":
-            self.net.set_trainable(set(range(self.net.depth)), head=True, stem=True)
-            self.new_optimizer(lr_factor=strategy.finetune_lr_factor)
+        else:
+            if plan.phase == "finetune":
+                self.net.set_trainable(set(range(self.net.depth)), head=True, stem=True)
+                self.new_optimizer(lr_factor=strategy.finetune_lr_factor)
+            val = evaluate(self.net, *self.split("val"), cfg.train.eval_batch_size, self.loss_fn)
+            record["start_loss"] = val.loss
+        if self.progress.start_loss is None:
+            self.progress.start_loss = record["start_loss"]
         record["depth"] = self.net.depth
         record["epochs"] = plan.epochs
         record["stage_wall_s"] = time.perf_counter() - stage_start
@@ -336,7 +356,8 @@ class Run:
         if self.cfg.train.carry_optimizer_state:
             carry_state(old, self.optimizer)
 
-    def train_stage(self, plan: StagePlan) -> bool:
+    def train_stage(self, plan: StagePlan) -> str | None:
+        """Train the open stage's epochs; returns why training diverged, or None."""
         cfg = self.cfg
         assert self.progress.current is not None
         record = self.progress.current
@@ -385,12 +406,15 @@ class Run:
                 self.progress.epoch,
                 result.loss,
             )
-            if not math.isfinite(result.loss):
-                return False
+            diverged = self.divergence.check(
+                result.loss, self.progress.start_loss, record["start_loss"]
+            )
+            if diverged is not None:
+                return f"stage {self.progress.stage} epoch {self.progress.epoch}: {diverged}"
             every = cfg.train.checkpoint_every_epochs
             if every > 0 and self.progress.epoch % every == 0 and self.progress.epoch < plan.epochs:
                 self.save_last()
-        return True
+        return None
 
     def choose_threads(self) -> None:
         """On the CPU, small batches run faster on one thread than on several."""

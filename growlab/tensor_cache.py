@@ -32,13 +32,14 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
+
+from growlab.files import atomic_writer
 
 log = logging.getLogger(__name__)
 
@@ -140,22 +141,12 @@ def _load(path: Path, key: str, fp: str) -> tuple[bool, Any]:
 def _store(folder: Path, prefix: str, key: str, fp: str, value: Any) -> Path | None:
     payload = {"format": FORMAT, "key": key, "fingerprint": fp, "value": _encode(value)}
     target = folder / f"{prefix}-{fp[:16]}.pt"
-    tmp: str | None = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{prefix}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_writer(target) as f:
             torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        tmp = None
     except OSError as exc:
         log.warning("could not write tensor cache %s (%s); continuing without it", target, exc)
         return None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
     # Entries of this slot for older source fingerprints can never hit again.
     for stale in folder.glob(f"{prefix}-*.pt"):
         if stale != target:

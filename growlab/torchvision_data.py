@@ -125,7 +125,7 @@ def _hint(name: DatasetName, root: Path) -> str:
     return hint + ", or data.download=true on a machine that is online"
 
 
-def _require_files(name: DatasetName, root: Path) -> None:
+def require_files(name: DatasetName, root: Path) -> None:
     folder = _folder(name, root)
     if folder.is_dir():
         missing = [str(p.relative_to(root)) for p in _expected(name, root) if not p.exists()]
@@ -140,7 +140,7 @@ def _require_files(name: DatasetName, root: Path) -> None:
 def _open(name: DatasetName, root: Path, download: bool, make: Callable[[], Any]) -> Any:
     """`make()` (a torchvision dataset), with its failures as one ConfigError."""
     if not download:
-        _require_files(name, root)
+        require_files(name, root)
     try:
         return make()
     except (RuntimeError, OSError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,28 @@ def _correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     if targets.dtype.is_floating_point:
         return torch.zeros((), device=outputs.device, dtype=torch.long)
     return (outputs.argmax(1) == targets).sum()
+
+
+@dataclass(frozen=True)
+class DivergenceGuard:
+    """A finite loss can diverge too: far above where the run or the stage started."""
+
+    factor: float
+    max_loss: float | None = None
+
+    def check(self, loss: float, run_start: float | None, stage_start: float) -> str | None:
+        """Why `loss` (an epoch's mean training loss) means divergence, or None."""
+        if not math.isfinite(loss):
+            return f"training loss is {loss}"
+        if self.max_loss is not None and loss > self.max_loss:
+            return f"training loss {loss:.4g} exceeds train.max_loss={self.max_loss:g}"
+        starts = [s for s in (run_start, stage_start) if s is not None and math.isfinite(s)]
+        if starts and loss > self.factor * max(starts):
+            return (
+                f"training loss {loss:.4g} exceeds train.divergence_factor={self.factor:g} x "
+                f"the starting loss {max(starts):.4g}"
+            )
+        return None
 
 
 @dataclass

@@ -7,9 +7,10 @@ import torch
 from conftest import run_in_process
 
 from growlab.checkpoint import load_network, stage_path
-from growlab.config import ConfigError, validate
+from growlab.config import ConfigError
 from growlab.evaluate import main as evaluate_main
 from growlab.records import read_metrics
+from growlab.validation import validate
 
 AE = [
     "strategy=greedy-autoencoder",

@@ -1,27 +1,67 @@
-"""The sweeper composes a covering subset of jobs up front, and still fails before any job."""
+"""The sweeper validates every job before the first starts, and a job that fails or diverges
+never stops the others: the sweep's last line and exit status count them."""
 
 from __future__ import annotations
 
+import json
+
 from conftest import run_cli
 
-from hydra_plugins.growlab_sweeper.growlab_sweeper import covering_subset
-
-
-def test_covering_subset_holds_every_swept_value_once() -> None:
-    batch = [[f"strategy={s}", f"depth={d}", f"seed={n}"]
-             for s in ("a", "b") for d in (2, 4, 8) for n in (0, 1, 2)]
-    chosen = covering_subset(batch)
-    assert len(chosen) <= 2 + 3 + 3 < len(batch)  # at most one job per swept value
-    assert {o for job in chosen for o in job} == {o for job in batch for o in job}
+FAST = ["train.epochs_per_stage=1", "depth=2", "logger=none"]
 
 
 def test_a_bad_value_anywhere_in_the_sweep_fails_before_any_run(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     result = run_cli(
-        ["-m", "depth=2,3,abc", "seed=0,1", "train.epochs_per_stage=1", "logger=none",
-         f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path,
+        ["-m", "depth=2,3,abc", "seed=0,1", *FAST[::2], f"hydra.sweep.dir={sweep}"], cwd=tmp_path
     )
     assert result.returncode != 0
     assert "abc" in result.stderr
-    assert not any(p.is_dir() for p in sweep.glob("*"))  # no job ran
+    assert not sweep.exists()  # nothing written, no job ran
+
+
+def test_an_invalid_value_in_the_last_job_refuses_the_whole_sweep(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", "model.width=64,0", *FAST, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert "model.width=0" in output and ">= 1" in output
+    assert "Traceback" not in output
+    assert not sweep.exists()
+
+
+def test_combinations_are_checked_per_job_after_every_override(tmp_path) -> None:
+    """The refused job is only visible with its group choice and its value overrides together."""
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        [
+            "-m",
+            "strategy=freeze-all-but-new,identity-insert",
+            "strategy.position=1,7",
+            *FAST,
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert "strategy.position=7" in output and "1..1" in output
+    assert "2 of 4 jobs are invalid" in output
+    assert not sweep.exists()
+
+
+def test_a_diverging_job_does_not_stop_the_sweep_and_is_counted(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        ["-m", "optimizer.lr=0.001,1e6", "seed=0,1", *FAST, f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    statuses = sorted(
+        json.loads((run / "summary.json").read_text())["status"]
+        for run in sweep.iterdir()
+        if run.is_dir()
+    )
+    assert statuses == ["completed", "completed", "diverged", "diverged"]
+    last = result.stdout.strip().splitlines()[-1]
+    assert "2 of 4 runs completed" in last and "2 diverged" in last

@@ -1,35 +1,125 @@
-"""Hydra's basic sweeper, composing fewer configs before a sweep starts.
+"""Hydra's basic sweeper, made safe for long sweeps.
 
-Hydra's BasicSweeper composes every job's config up front to fail early, and the launcher then
-composes each again to run it: a sweep pays composition twice per job. This sweeper composes up
-front only a subset of jobs in which every swept value appears at least once; a bad value, key
-or type still fails before any job runs. (It lives in `hydra_plugins` because Hydra only
-instantiates plugins from that namespace, and it loads them without `sys.modules`, so no
-`from __future__ import annotations` here: dataclasses could not resolve string annotations.)
+- Before anything is written or launched, every job's config is composed and checked with
+  growlab's own validation: a bad value anywhere in the sweep refuses the whole sweep (exit 2,
+  one line per distinct problem naming the jobs), instead of failing after earlier jobs ran.
+  With a local launcher the machine checks (GPU, dataset files) run too; a SLURM sweep's jobs
+  run elsewhere, so they check those themselves.
+- A job that fails or diverges never stops the others: growlab's task returns its status
+  instead of raising, and at the end the sweep's last line says how many runs did not complete
+  and the exit status is 1.
+
+(It lives in `hydra_plugins` because Hydra only instantiates plugins from that namespace, and it
+loads them without `sys.modules`, so no `from __future__ import annotations` here: dataclasses
+could not resolve string annotations.)
 """
 
-
-from collections.abc import Sequence
+import copy
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+LOCAL_LAUNCHERS = ("BasicLauncher",)
+EXIT_REFUSED, EXIT_INCOMPLETE = 2, 1
 
 
-def covering_subset(batch: Sequence[Sequence[str]]) -> list[Sequence[str]]:
-    """Jobs of `batch` chosen so that each override string appears in at least one of them."""
-    seen: set[str] = set()
-    chosen = []
-    for overrides in batch:
-        if not seen.issuperset(overrides):
-            chosen.append(overrides)
-            seen.update(overrides)
-    return chosen
+def job_status(result: JobReturn) -> str:
+    """The growlab status a job reported ("failed" when the task itself raised)."""
+    if result.status is not JobStatus.COMPLETED:
+        return "failed"
+    value = result._return_value
+    return value.get("status", "failed") if isinstance(value, dict) else "failed"
 
 
 class GrowlabSweeper(BasicSweeper):
-    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        super().validate_batch_is_legal(covering_subset(batch))
+    def validate_jobs(self, jobs: Sequence[Sequence[str]]) -> None:
+        """Compose and validate every job; refuse the sweep with every distinct problem."""
+        from growlab.config import ConfigError
+        from growlab.validation import validate
+
+        assert self.config is not None and self.hydra_context is not None
+        launcher = str(OmegaConf.select(self.config, "hydra.launcher._target_", default=""))
+        local = launcher.endswith(LOCAL_LAUNCHERS)
+        problems: dict[str, list[int]] = {}
+        for num, cfg in enumerate(self.compose_jobs(jobs)):
+            try:
+                validate(cfg, environment=local)
+            except ConfigError as exc:
+                problems.setdefault(str(exc), []).append(num)
+        for message, nums in problems.items():
+            shown = ", ".join(map(str, nums[:10])) + (", ..." if len(nums) > 10 else "")
+            log.error("invalid configuration in job(s) %s: %s", shown, message)
+        if problems:
+            bad = sum(len(n) for n in problems.values())
+            log.error(
+                "sweep refused: %d of %d jobs are invalid; no job was started", bad, len(jobs)
+            )
+            raise SystemExit(EXIT_REFUSED)
+
+    def compose_jobs(self, jobs: Sequence[Sequence[str]]) -> Iterator[DictConfig]:
+        """Each job's config, as Hydra composes it, paying composition once per distinct choice
+        of config groups: the other overrides are applied afterwards, as Hydra itself does."""
+        assert self.config is not None and self.hydra_context is not None
+        loader = self.hydra_context.config_loader
+        repository = loader.repository  # type: ignore[attr-defined]
+        parser = OverridesParser.create(config_loader=loader)
+        composed: dict[tuple[str, ...], DictConfig] = {}
+        for overrides in jobs:
+            parsed = parser.parse_overrides(list(overrides))
+            shape = [
+                o
+                for o in parsed
+                if o.is_hydra_override() or repository.group_exists(o.key_or_group)
+            ]
+            key = tuple(o.input_line for o in shape)
+            if key not in composed:
+                composed[key] = loader.load_sweep_config(self.config, list(key))
+            cfg = copy.deepcopy(composed[key])
+            ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if o not in shape], cfg)
+            yield cfg
+
+    def sweep(self, arguments: list[str]) -> Any:
+        assert self.config is not None and self.launcher is not None
+        assert self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides(self._parse_config() + list(arguments))
+        self.overrides = self.split_arguments(overrides, self.max_batch_size)
+        self.validate_jobs([job for batch in self.overrides for job in batch])
+
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        returns: list[Sequence[JobReturn]] = []
+        first = 0
+        while not self.is_done():
+            batch = self.get_job_batch()
+            returns.append(self.launcher.launch(batch, initial_job_idx=first))
+            first += len(batch)
+        self.report(sweep_dir, [r for batch in returns for r in batch])
+        return returns
+
+    @staticmethod
+    def report(sweep_dir: Path, results: list[JobReturn]) -> None:
+        counts = Counter(job_status(r) for r in results)
+        incomplete = len(results) - counts["completed"]
+        detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s != "completed")
+        line = f"sweep {sweep_dir}: {counts['completed']} of {len(results)} runs completed"
+        if incomplete:
+            log.error("%s; %d did not complete (%s)", line, incomplete, detail)
+            raise SystemExit(EXIT_INCOMPLETE)
+        log.info(line)
 
 
 @dataclass

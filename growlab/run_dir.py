@@ -1,0 +1,235 @@
+"""What a run directory already holds, read and checked before a run touches it.
+
+A run directory may hold a finished result, a run to resume, or damage (a truncated checkpoint
+or metrics file). `inspect` reads it without writing: a damaged file or a result of a different
+config is a `RunDirError` naming the file or the keys that differ, so the caller can refuse and
+leave everything as it was. `RunDirLock` keeps two processes out of one directory. Hydra
+rewrites `.hydra/` on every start, before growlab runs; `backup_hydra`/`restore_hydra` keep the
+first start's copy so a refused rerun leaves the run's recorded config as it was.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from growlab import checkpoint as ckpt
+from growlab.files import umask_mode
+
+RESULT_GROUPS = ("model", "data", "strategy", "optimizer", "train", "depth", "seed")
+# Knobs that change speed or bookkeeping, not the numbers a run produces.
+NOT_RESULT = {
+    "train.checkpoint_every_epochs",
+    "train.num_threads",
+    "train.cache_frozen_features",
+    "train.cache_max_mb",
+}
+FINISHED = ("completed", "diverged")
+HYDRA_BACKUP = Path("checkpoints") / "hydra"
+
+
+class RunDirError(Exception):
+    """The run directory cannot be used as asked; the message says why and what to do."""
+
+
+def result_config(cfg: Any) -> dict[str, Any]:
+    """The config keys that determine a run's result, flattened to dotted names."""
+    flat: dict[str, Any] = {}
+    for group in RESULT_GROUPS:
+        node = OmegaConf.select(cfg, group)
+        if OmegaConf.is_config(node):
+            node = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
+        flat.update(_flatten(group, node))
+    return {k: v for k, v in sorted(flat.items()) if k not in NOT_RESULT}
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(f"{prefix}.{k}", v))
+        return out
+    return {prefix: value}
+
+
+def fingerprint(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """`key: old -> new` for every key whose value differs (absent on one side included)."""
+    keys = sorted(set(old) | set(new))
+    missing = "(absent)"
+    return [
+        f"{k}: {old.get(k, missing)} -> {new.get(k, missing)}"
+        for k in keys
+        if old.get(k, missing) != new.get(k, missing)
+    ]
+
+
+@dataclass
+class Existing:
+    """What the directory holds: its summary and its `last` checkpoint (None when absent)."""
+
+    summary: dict[str, Any] | None
+    last: dict[str, Any] | None
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None and self.summary.get("status") in FINISHED
+
+    @property
+    def empty(self) -> bool:
+        return self.summary is None and self.last is None
+
+
+def _restart_hint(path: Path) -> str:
+    return (
+        f"move it away, or rerun with resume=restart to discard {path.parent} and start over, "
+        "or choose another hydra.run.dir"
+    )
+
+
+def _read_summary(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+        return summary
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{path} is unreadable ({exc}); {_restart_hint(path)}") from None
+
+
+def _read_last(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "checkpoints" / ckpt.LAST
+    if not path.exists():
+        return None
+    try:
+        last = ckpt.load_last(run_dir)
+        if not isinstance(last, dict) or "progress" not in last:
+            raise ValueError("not a growlab checkpoint")
+        return last
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is the same refusal
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunDirError(f"{path} is damaged ({reason}); {_restart_hint(path)}") from None
+
+
+def _check_metrics(run_dir: Path, rows: int) -> None:
+    path = run_dir / "metrics.jsonl"
+    try:
+        lines = path.read_text().splitlines()[:rows] if path.exists() else []
+        for line in lines:
+            json.loads(line)
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{path} is damaged ({exc}); {_restart_hint(path)}") from None
+    if len(lines) < rows:
+        raise RunDirError(
+            f"{path} has {len(lines)} rows but checkpoints/last.pt recorded {rows} "
+            f"(truncated); {_restart_hint(path)}"
+        )
+
+
+def _check_stage_checkpoints(run_dir: Path, stages: list[dict[str, Any]]) -> None:
+    for record in stages:
+        path = ckpt.stage_path(run_dir, record["stage"])
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as exc:  # noqa: BLE001
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RunDirError(f"{path} is damaged ({reason}); {_restart_hint(path)}") from None
+
+
+def inspect(run_dir: Path, config: dict[str, Any]) -> Existing:
+    """Read what `run_dir` holds; refuse damage and results of another config."""
+    existing = Existing(_read_summary(run_dir), None)
+    if existing.finished:
+        recorded = existing.summary.get("config") if existing.summary else None
+        _check_same_config(run_dir, recorded, config, existing.summary)
+        return existing
+    existing.last = _read_last(run_dir)
+    if existing.last is not None:
+        _check_same_config(run_dir, existing.last.get("config"), config, existing.summary)
+        _check_metrics(run_dir, existing.last["metrics_rows"])
+        _check_stage_checkpoints(run_dir, existing.last["progress"]["stages"])
+    return existing
+
+
+def _check_same_config(
+    run_dir: Path,
+    recorded: dict[str, Any] | None,
+    config: dict[str, Any],
+    summary: dict[str, Any] | None,
+) -> None:
+    if recorded is None:
+        return  # written before growlab recorded configs: nothing to compare
+    diff = config_diff(recorded, config)
+    if diff:
+        status = (summary or {}).get("status", "unfinished")
+        raise RunDirError(
+            f"{run_dir} holds a {status} run of a different config ({'; '.join(diff)}); "
+            "use another hydra.run.dir, or resume=restart to discard it"
+        )
+
+
+def clear(run_dir: Path) -> None:
+    """resume=restart: remove the previous run's results so the run starts over."""
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    for name in ("summary.json", "metrics.jsonl"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def backup_hydra(run_dir: Path) -> None:
+    """Keep the config Hydra recorded at this run's first start."""
+    source = run_dir / ".hydra"
+    if source.is_dir():
+        target = run_dir / HYDRA_BACKUP
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+
+
+def restore_hydra(run_dir: Path) -> None:
+    """Put the run's recorded config back after Hydra rewrote it for a refused rerun."""
+    backup = run_dir / HYDRA_BACKUP
+    if backup.is_dir():
+        for path in backup.iterdir():
+            shutil.copy2(path, run_dir / ".hydra" / path.name)
+
+
+class RunDirLock:
+    """An exclusive lock on the run directory for the life of the run (released on exit)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / ".growlab.lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> RunDirLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, umask_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunDirError(
+                f"another growlab process is running in {self.path.parent}; wait for it to "
+                "finish or choose another hydra.run.dir"
+            ) from None
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None

@@ -1,0 +1,183 @@
+"""Everything a run needs from its config, checked before any data is loaded or file written.
+
+`validate` raises one `ConfigError` whose message names the key, the bad value and what is
+allowed. The schemas catch wrong keys and types at composition; this module catches values no
+type can rule out (a negative learning rate, an insert position past the network) and the
+combinations a strategy's operator requires. `environment=True` also checks what only the
+machine that runs the job can answer (a GPU, the dataset files); the sweeper skips that for a
+SLURM sweep, whose jobs run elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from growlab.config import (
+    Activation,
+    ConfigError,
+    DatasetName,
+    ModelKind,
+    Objective,
+    OperatorName,
+)
+
+IMAGE_DATASETS = {
+    DatasetName.digits,
+    DatasetName.fashion_mnist,
+    DatasetName.cifar10,
+    DatasetName.mnist,
+    DatasetName.flowers102,
+}
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _at_least(low: float) -> Callable[[Any], bool]:
+    return lambda v: _number(v) and math.isfinite(v) and v >= low
+
+
+def _positive(v: Any) -> bool:
+    return _number(v) and math.isfinite(v) and v > 0
+
+
+def _optional(rule: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or rule(v)
+
+
+def _fraction(v: Any) -> bool:
+    return _number(v) and 0 <= v < 1
+
+
+# (key, rule, what is allowed). A key absent from the composed config (a user's own optimizer
+# without momentum, say) is skipped.
+RULES: list[tuple[str, Callable[[Any], bool], str]] = [
+    ("depth", _at_least(1), "an integer >= 1"),
+    ("seed", _at_least(0), "an integer >= 0"),
+    ("train.start_depth", _at_least(1), "an integer >= 1"),
+    ("train.epochs_per_stage", _at_least(0), "an integer >= 0"),
+    ("train.batch_size", _at_least(1), "an integer >= 1"),
+    ("train.eval_batch_size", _at_least(1), "an integer >= 1"),
+    ("train.checkpoint_every_epochs", _at_least(0), "an integer >= 0 (0: only between stages)"),
+    ("train.probe_size", _at_least(1), "an integer >= 1"),
+    ("train.cache_max_mb", _at_least(0), "an integer >= 0"),
+    ("train.num_threads", _optional(_at_least(1)), "null or an integer >= 1"),
+    ("train.divergence_factor", lambda v: _at_least(1)(v) and v > 1, "a finite number > 1"),
+    ("train.max_loss", _optional(_positive), "null or a finite number > 0"),
+    ("model.width", _at_least(1), "an integer >= 1"),
+    ("model.kernel_size", lambda v: _at_least(1)(v) and v % 2 == 1, "an odd integer >= 1"),
+    ("model.input_size", _optional(_at_least(1)), "null or an integer >= 1"),
+    ("data.val_fraction", _fraction, "a number in [0, 1)"),
+    ("data.split_seed", _at_least(0), "an integer >= 0"),
+    ("data.n_samples", _at_least(4), "an integer >= 4"),
+    ("data.centers", _at_least(2), "an integer >= 2"),
+    ("data.cluster_std", _positive, "a finite number > 0"),
+    ("data.test_fraction", lambda v: _fraction(v) and v > 0, "a number in (0, 1)"),
+    ("data.image_size", _at_least(1), "an integer >= 1"),
+    ("strategy.finetune_epochs", _at_least(0), "an integer >= 0"),
+    ("strategy.finetune_lr_factor", _positive, "a finite number > 0"),
+    ("strategy.classifier_epochs", _optional(_at_least(0)), "null or an integer >= 0"),
+    ("optimizer.lr", _positive, "a finite number > 0"),
+    ("optimizer.weight_decay", _at_least(0), "a finite number >= 0"),
+    ("optimizer.momentum", _fraction, "a number in [0, 1)"),
+    ("logger.init_timeout_s", _positive, "a finite number > 0"),
+]
+
+_ABSENT = object()
+
+
+def validate(cfg: Any, environment: bool = True) -> None:
+    """Raise ConfigError for the first value or combination this run cannot use."""
+    for key, rule, allowed in RULES:
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is not _ABSENT and not rule(value):
+            raise ConfigError(f"{key}={value} is not allowed; valid: {allowed}")
+    _check_depths(cfg)
+    _check_combinations(cfg)
+    _check_optimizer(cfg)
+    if environment:
+        check_environment(cfg)
+
+
+def _check_depths(cfg: Any) -> None:
+    start = cfg.train.start_depth
+    if cfg.depth < start:
+        raise ConfigError(
+            f"depth={cfg.depth} is below train.start_depth={start}; valid: depth >= {start}"
+        )
+    position = cfg.strategy.position
+    grows = cfg.strategy.grow and cfg.depth > start
+    # Growth inserts into networks of start_depth .. depth-1 blocks; block 0 maps the input to
+    # the width, so index 1 .. start_depth is valid at every one of them.
+    if grows and position is not None and not 1 <= position <= start:
+        raise ConfigError(
+            f"strategy.position={position} is outside the network: the first growth inserts "
+            f"into train.start_depth={start} block(s); valid: 1..{start}, or null (before the head)"
+        )
+
+
+def _check_combinations(cfg: Any) -> None:
+    operator = OperatorName(cfg.strategy.operator)
+    model = ModelKind(cfg.model.name)
+    if operator is OperatorName.multiplicative and model is not ModelKind.cnn:
+        raise ConfigError(
+            f"strategy={cfg.strategy.name} (operator=multiplicative) needs a convolutional "
+            f"model, got model={model.value}; valid choices: model=cnn"
+        )
+    if Objective(cfg.strategy.objective) is Objective.reconstruction and model is not ModelKind.mlp:
+        raise ConfigError(
+            f"strategy={cfg.strategy.name} grows an MLP autoencoder; got model={model.value}, "
+            "valid choices: mlp"
+        )
+    data = DatasetName(cfg.data.name)
+    if model is not ModelKind.mlp and data not in IMAGE_DATASETS:
+        valid = ", ".join(sorted(d.value for d in IMAGE_DATASETS))
+        raise ConfigError(
+            f"model={model.value} needs image data, got data={data.value}; valid choices: {valid}"
+        )
+    activation = Activation(cfg.model.activation)
+    if operator is OperatorName.identity and activation is not Activation.relu:
+        raise ConfigError(
+            f"operator=identity preserves the function only before an idempotent activation; "
+            f"got model.activation={activation.value}, valid choices: relu"
+        )
+    device = str(cfg.device)
+    if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise ConfigError(f"device={device} is not one of {', '.join(DEVICES)} (or cuda:N)")
+
+
+def _check_optimizer(cfg: Any) -> None:
+    """Build the optimizer on a dummy parameter: whatever else it rejects is refused here too."""
+    import torch
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    target = OmegaConf.select(cfg, "optimizer._target_", default="?")
+    try:
+        instantiate(cfg.optimizer)([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optimizer.lr)
+    except (InstantiationException, ValueError, TypeError, RuntimeError) as exc:
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        reason = lines[0].split(", set env var HYDRA_FULL_ERROR")[0]
+        raise ConfigError(f"optimizer ({target}) rejects its settings: {reason}") from None
+
+
+def check_environment(cfg: Any) -> None:
+    """What only the machine running the job can answer: the device and the dataset files."""
+    import torch
+
+    device = str(cfg.device)
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device[5:]) if ":" in device else 0
+        if index >= count:
+            have = f"{count} CUDA device(s)" if count else "no CUDA GPU"
+            raise ConfigError(f"device={device} but this machine has {have}; valid here: auto, cpu")
+    from growlab.data import require_data
+
+    require_data(cfg.data)
