@@ -59,6 +59,14 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "summary.json").read_text())
 
 
+def mark_interrupted(run_dir: Path) -> None:
+    """What a run killed before its end leaves: the summary still says `running`, so the next
+    start in the directory resumes from `last.pt` instead of reporting a finished run."""
+    summary = read_summary(run_dir)
+    summary["status"] = "running"
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
 @pytest.fixture(autouse=True)
 def _offline_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")

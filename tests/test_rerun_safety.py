@@ -3,12 +3,11 @@ is refused with the keys that differ, damage is named, and two processes never s
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import read_summary, run_cli
+from conftest import mark_interrupted, read_summary, run_cli
 
 from growlab.records import write_summary
 from growlab.run_dir import RunDirLock
@@ -50,13 +49,6 @@ def copy_of(finished: Path, tmp_path: Path) -> Path:
     run_dir = tmp_path / "run"
     shutil.copytree(finished, run_dir)
     return run_dir
-
-
-def interrupted(run_dir: Path) -> None:
-    """What a run killed mid-way leaves: a summary still `running` beside its checkpoints."""
-    summary = read_summary(run_dir)
-    summary["status"] = "running"
-    (run_dir / "summary.json").write_text(json.dumps(summary))
 
 
 def test_rerun_of_a_completed_run_changes_nothing(copy_of: Path) -> None:
@@ -118,7 +110,7 @@ def test_a_completed_run_with_a_damaged_last_checkpoint_stays_completed(copy_of:
     ids=["last.pt", "truncated-metrics", "garbled-metrics", "stage-checkpoint", "summary"],
 )
 def test_damage_is_named_once_and_the_summary_kept(copy_of: Path, damage, named) -> None:
-    interrupted(copy_of)
+    mark_interrupted(copy_of)
     damage(copy_of)
     before = snapshot(copy_of)
     result = grow(copy_of)
@@ -131,7 +123,7 @@ def test_damage_is_named_once_and_the_summary_kept(copy_of: Path, damage, named)
 
 
 def test_resume_restart_discards_damage_and_runs_again(copy_of: Path) -> None:
-    interrupted(copy_of)
+    mark_interrupted(copy_of)
     (copy_of / "checkpoints" / "last.pt").write_bytes(b"junk")
     result = grow(copy_of, "resume=restart")
     assert result.returncode == 0, result.stdout[-2000:]
@@ -141,7 +133,7 @@ def test_resume_restart_discards_damage_and_runs_again(copy_of: Path) -> None:
 
 
 def test_a_second_process_in_the_same_directory_is_refused(copy_of: Path) -> None:
-    interrupted(copy_of)
+    mark_interrupted(copy_of)
     before = snapshot(copy_of)
     with RunDirLock(copy_of):  # another growlab process holds the run
         result = grow(copy_of)

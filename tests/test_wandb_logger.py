@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST, compose_cfg, read_summary, run_cli, run_in_process
+from conftest import FAST, compose_cfg, mark_interrupted, read_summary, run_cli, run_in_process
 from omegaconf import OmegaConf
 from wandb.proto import wandb_internal_pb2 as pb
 
@@ -146,6 +146,7 @@ def test_resumed_run_continues_the_same_wandb_run(
     with caplog.at_level(logging.INFO, logger="growlab.wandb_logger"):
         first = run_in_process(["strategy=freeze-all-but-new", *WANDB_RUN], run_dir)
     assert sum("W&B: no credentials" in m for m in caplog.messages) == 1
+    mark_interrupted(run_dir)
     second = run_in_process(["strategy=freeze-all-but-new", *WANDB_RUN], run_dir)
     assert second["resumes"] == first["resumes"] + 1
     files = wandb_files(run_dir)
