@@ -17,9 +17,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from growlab import run_dir as rundir
-from growlab.config import ConfigError, Objective, ResumeMode, register_configs
-from growlab.records import write_summary
+from growlab.config import ConfigError, ResumeMode, register_configs
+from growlab.engine import run_dir as rundir
+from growlab.engine.loop import Run
+from growlab.engine.progress import log_sweep_count
+from growlab.engine.records import write_summary
+from growlab.tracking.loggers import make_logger
 from growlab.validation import validate
 
 log = logging.getLogger("growlab")
@@ -71,15 +74,10 @@ def _run_in_locked_dir(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if existing.empty:
         rundir.backup_hydra(run_dir)
 
-    from growlab.autoencoder import AutoencoderRun
-    from growlab.loggers import make_logger
-    from growlab.stage_loop import Run
-
     logger = make_logger(cfg, run_dir)
     run = None
     try:
-        reconstruction = Objective(cfg.strategy.objective) is Objective.reconstruction
-        run = (AutoencoderRun if reconstruction else Run)(cfg, run_dir, logger, existing.last)
+        run = Run(cfg, run_dir, logger, existing.last)
         return run.run()
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -113,8 +111,6 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     status = summary.get("status")
     log.info("run %s finished: %s, test_acc %s", run_dir, status, summary.get("test_acc"))
     if sweeping:
-        from growlab.progress import log_sweep_count
-
         log_sweep_count()
     elif status != "completed":
         raise SystemExit(EXIT_DIVERGED if status == "diverged" else EXIT_FAILED)

@@ -43,18 +43,6 @@ class DatasetName(str, Enum):
     flowers102 = "flowers102"
 
 
-class OperatorName(str, Enum):
-    random = "random"
-    identity = "identity"
-    multiplicative = "multiplicative"
-
-
-class Objective(str, Enum):
-    classification = "classification"
-    # Seed 004's unsupervised greedy pretraining: grow an autoencoder on reconstruction loss.
-    reconstruction = "reconstruction"
-
-
 class TrainableSet(str, Enum):
     all = "all"
     new_and_head = "new_and_head"
@@ -67,10 +55,19 @@ class ModelConfig:
     width: int = 64
     activation: Activation = Activation.relu
     norm: Norm = Norm.none
+
+
+@dataclass
+class CNNConfig(ModelConfig):
     kernel_size: int = 3
-    # model=backbone: a torchvision architecture by name, an optional local state_dict file,
-    # whether the backbone stays frozen (seed 002's freeze-all) or trains (finetune-all),
-    # and the square size images are resized to before it (null keeps the data's size).
+
+
+@dataclass
+class BackboneConfig(ModelConfig):
+    """A torchvision architecture by name, an optional local state_dict file, whether the
+    backbone stays frozen (seed 002's freeze-all) or trains (finetune-all), and the square size
+    images are resized to before it (null keeps the data's size)."""
+
     backbone: str = "resnet18"
     weights: str | None = None
     freeze_backbone: bool = True
@@ -82,32 +79,49 @@ class DataConfig:
     name: DatasetName = MISSING
     val_fraction: float = 0.1
     split_seed: int = 0
+
+
+@dataclass
+class BlobsConfig(DataConfig):
     n_samples: int = 1000
     centers: int = 3
     cluster_std: float = 2.0
     test_fraction: float = 0.5
-    # torchvision datasets: folder holding them (null: $GROWLAB_DATA_ROOT, else ~/data),
-    # whether torchvision may download when online, and the square image size (flowers102).
+
+
+@dataclass
+class TorchvisionDataConfig(DataConfig):
+    """Folder holding the data set (null: $GROWLAB_DATA_ROOT, else ~/data), and whether
+    torchvision may download it when online."""
+
     root: str | None = None
     download: bool = False
+
+
+@dataclass
+class Flowers102Config(TorchvisionDataConfig):
     image_size: int = 128
 
 
 @dataclass
 class StrategyConfig:
+    """A growlab.growth.strategies.GrowthStrategy: a nested operator and objective config each
+    name their class with `_target_`, so a user's own operator is one `_target_` away."""
+
+    _target_: str = "growlab.growth.strategies.GrowthStrategy"
     name: str = MISSING
-    grow: bool = True
-    operator: OperatorName = OperatorName.random
+    # {_target_: a GrowthOperator subclass, its fields...}; null: no growth (from scratch).
+    operator: Any = None
+    objective: Any = field(
+        default_factory=lambda: {"_target_": "growlab.growth.objectives.Classification"}
+    )
     trainable: TrainableSet = TrainableSet.new_and_head
     # Index in the block list where the new block goes; null means just before the head.
     position: int | None = None
     finetune_epochs: int = 0
     finetune_lr_factor: float = 0.1
+    # Seed 001's all-ones conv gate (read by conf/strategy/conv-multiplicative.yaml's operator).
     literal_seed_init: bool = False
-    objective: Objective = Objective.classification
-    # reconstruction: epochs fitting the classifier head on frozen features after each stage
-    # (null: train.epochs_per_stage).
-    classifier_epochs: int | None = None
 
 
 @dataclass
@@ -197,12 +211,25 @@ class ConfigError(ValueError):
     """A configuration that cannot run; the message names the bad value and the valid choices."""
 
 
+SCHEMAS: dict[str, type] = {
+    "base_config": Config,
+    "schema_model_mlp": ModelConfig,
+    "schema_model_cnn": CNNConfig,
+    "schema_model_backbone": BackboneConfig,
+    "schema_data": DataConfig,
+    "schema_data_blobs": BlobsConfig,
+    "schema_data_torchvision": TorchvisionDataConfig,
+    "schema_data_flowers102": Flowers102Config,
+    "schema_strategy": StrategyConfig,
+    "schema_optimizer_adam": AdamConfig,
+    "schema_optimizer_sgd": SGDConfig,
+    "schema_logger": LoggerConfig,
+}
+
+
 def register_configs() -> None:
+    """Schemas are root configs, not group options, so `--help` lists only real choices; each
+    YAML option names its schema (`- /schema_model_cnn@_here_`)."""
     cs = ConfigStore.instance()
-    cs.store(name="base_config", node=Config)
-    cs.store(group="model", name="base_model", node=ModelConfig)
-    cs.store(group="data", name="base_data", node=DataConfig)
-    cs.store(group="strategy", name="base_strategy", node=StrategyConfig)
-    cs.store(group="optimizer", name="base_adam", node=AdamConfig)
-    cs.store(group="optimizer", name="base_sgd", node=SGDConfig)
-    cs.store(group="logger", name="base_logger", node=LoggerConfig)
+    for name, node in SCHEMAS.items():
+        cs.store(name=name, node=node)

@@ -14,16 +14,14 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from growlab.config import (
-    Activation,
-    ConfigError,
-    DatasetName,
-    ModelKind,
-    Objective,
-    OperatorName,
-)
+from growlab.config import ConfigError, DatasetName, ModelKind
+from growlab.data import require_data
+from growlab.growth.strategies import build_strategy
 
 IMAGE_DATASETS = {
     DatasetName.digits,
@@ -82,7 +80,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("data.image_size", _at_least(1), "an integer >= 1"),
     ("strategy.finetune_epochs", _at_least(0), "an integer >= 0"),
     ("strategy.finetune_lr_factor", _positive, "a finite number > 0"),
-    ("strategy.classifier_epochs", _optional(_at_least(0)), "null or an integer >= 0"),
+    ("strategy.objective.classifier_epochs", _optional(_at_least(0)), "null or an integer >= 0"),
     ("optimizer.lr", _positive, "a finite number > 0"),
     ("optimizer.weight_decay", _at_least(0), "a finite number >= 0"),
     ("optimizer.momentum", _fraction, "a number in [0, 1)"),
@@ -100,6 +98,7 @@ def validate(cfg: Any, environment: bool = True) -> None:
             raise ConfigError(f"{key}={value} is not allowed; valid: {allowed}")
     _check_depths(cfg)
     _check_combinations(cfg)
+    _check_strategy(cfg)
     _check_optimizer(cfg)
     if environment:
         check_environment(cfg)
@@ -111,41 +110,28 @@ def _check_depths(cfg: Any) -> None:
         raise ConfigError(
             f"depth={cfg.depth} is below train.start_depth={start}; valid: depth >= {start}"
         )
-    position = cfg.strategy.position
-    grows = cfg.strategy.grow and cfg.depth > start
-    # Growth inserts into networks of start_depth .. depth-1 blocks; block 0 maps the input to
-    # the width, so index 1 .. start_depth is valid at every one of them.
-    if grows and position is not None and not 1 <= position <= start:
-        raise ConfigError(
-            f"strategy.position={position} is outside the network: the first growth inserts "
-            f"into train.start_depth={start} block(s); valid: 1..{start}, or null (before the head)"
-        )
+
+
+def _check_strategy(cfg: Any) -> None:
+    """Build the strategy (operator and objective included) and check what they declare."""
+    try:
+        strategy = build_strategy(cfg.strategy)
+    except (InstantiationException, TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        reason = lines[0].split(", set env var HYDRA_FULL_ERROR")[0]
+        raise ConfigError(f"strategy={cfg.strategy.name} cannot be built: {reason}") from None
+    strategy.check(cfg)
 
 
 def _check_combinations(cfg: Any) -> None:
-    operator = OperatorName(cfg.strategy.operator)
     model = ModelKind(cfg.model.name)
-    if operator is OperatorName.multiplicative and model is not ModelKind.cnn:
-        raise ConfigError(
-            f"strategy={cfg.strategy.name} (operator=multiplicative) needs a convolutional "
-            f"model, got model={model.value}; valid choices: model=cnn"
-        )
-    if Objective(cfg.strategy.objective) is Objective.reconstruction and model is not ModelKind.mlp:
-        raise ConfigError(
-            f"strategy={cfg.strategy.name} grows an MLP autoencoder; got model={model.value}, "
-            "valid choices: mlp"
-        )
     data = DatasetName(cfg.data.name)
     if model is not ModelKind.mlp and data not in IMAGE_DATASETS:
         valid = ", ".join(sorted(d.value for d in IMAGE_DATASETS))
         raise ConfigError(
             f"model={model.value} needs image data, got data={data.value}; valid choices: {valid}"
-        )
-    activation = Activation(cfg.model.activation)
-    if operator is OperatorName.identity and activation is not Activation.relu:
-        raise ConfigError(
-            f"operator=identity preserves the function only before an idempotent activation; "
-            f"got model.activation={activation.value}, valid choices: relu"
         )
     device = str(cfg.device)
     if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
@@ -154,10 +140,6 @@ def _check_combinations(cfg: Any) -> None:
 
 def _check_optimizer(cfg: Any) -> None:
     """Build the optimizer on a dummy parameter: whatever else it rejects is refused here too."""
-    import torch
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
     target = OmegaConf.select(cfg, "optimizer._target_", default="?")
     try:
         instantiate(cfg.optimizer)([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optimizer.lr)
@@ -169,8 +151,6 @@ def _check_optimizer(cfg: Any) -> None:
 
 def check_environment(cfg: Any) -> None:
     """What only the machine running the job can answer: the device and the dataset files."""
-    import torch
-
     device = str(cfg.device)
     if device.startswith("cuda"):
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -178,6 +158,4 @@ def check_environment(cfg: Any) -> None:
         if index >= count:
             have = f"{count} CUDA device(s)" if count else "no CUDA GPU"
             raise ConfigError(f"device={device} but this machine has {have}; valid here: auto, cpu")
-    from growlab.data import require_data
-
     require_data(cfg.data)

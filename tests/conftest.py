@@ -16,8 +16,8 @@ from growlab.config import register_configs
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 
-# Small and fast: a few epochs on digits.
-FAST = ["train.epochs_per_stage=2", "depth=3", "logger=none"]
+# Small and fast: a few epochs on digits, no W&B (conf/debug/fast.yaml).
+FAST = ["debug=fast"]
 
 register_configs()
 
@@ -57,6 +57,20 @@ def without_timing(value: Any) -> Any:
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "summary.json").read_text())
+
+
+def grow(net: Any, operator: Any, position: int | None = None) -> int:
+    """Insert `operator`'s block as a strategy would; returns the index it went to."""
+    from growlab.growth.strategies import GrowthStrategy
+
+    return GrowthStrategy("test", operator=operator, position=position).grow(net)
+
+
+def set_trainable(net: Any, trainable: Any, index: int) -> None:
+    """The trainable set a strategy with `trainable` leaves after a growth at `index`."""
+    from growlab.growth.strategies import GrowthStrategy
+
+    GrowthStrategy("test", trainable=trainable).set_trainable(net, "grow", index)
 
 
 def mark_interrupted(run_dir: Path) -> None:

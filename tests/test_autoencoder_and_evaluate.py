@@ -6,10 +6,10 @@ import pytest
 import torch
 from conftest import run_in_process
 
-from growlab.checkpoint import load_network, stage_path
+from growlab.cli.evaluate import main as evaluate_main
 from growlab.config import ConfigError
-from growlab.evaluate import main as evaluate_main
-from growlab.records import read_metrics
+from growlab.engine.checkpoint import load_network, stage_path
+from growlab.engine.records import read_metrics
 from growlab.validation import validate
 
 AE = [
@@ -17,7 +17,7 @@ AE = [
     "data=blobs",
     "depth=3",
     "train.epochs_per_stage=3",
-    "strategy.classifier_epochs=30",
+    "strategy.objective.classifier_epochs=30",
     "logger=none",
 ]
 

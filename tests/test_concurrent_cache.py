@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from growlab.data import FASHION_MNIST_DIR
-from growlab.files import umask_mode
+from growlab.engine.files import umask_mode
 
 LOAD = """
 import sys, time

@@ -6,7 +6,7 @@ import math
 
 from conftest import read_summary, run_cli, run_in_process
 
-from growlab.training import DivergenceGuard
+from growlab.engine.training import DivergenceGuard
 
 
 def test_guard_flags_finite_explosions_and_nothing_else() -> None:

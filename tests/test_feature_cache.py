@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
+from conftest import grow, set_trainable
 
-from growlab.config import OperatorName, TrainableSet
-from growlab.feature_cache import FeatureCache, cached_inputs
-from growlab.models import build_network, initial_arch
-from growlab.operators import grow
-from growlab.stage_loop import apply_trainable_set
+from growlab.config import TrainableSet
+from growlab.engine.feature_cache import FeatureCache, cached_inputs
+from growlab.growth.nets import build_network, initial_arch
+from growlab.growth.operators import RandomBlock
 
 BIG = 2**30
 
@@ -19,8 +19,8 @@ def grown(depth: int):
     net = build_network(initial_arch(model, (20,), 4, 1))
     x = torch.randn(3000, 20)
     for _ in range(depth - 1):
-        index = grow(net, OperatorName.random, position=None, literal_seed_init=False)
-        apply_trainable_set(net, TrainableSet.new_and_head, index)
+        index = grow(net, RandomBlock())
+        set_trainable(net, TrainableSet.new_and_head, index)
     return net, x
 
 
@@ -29,8 +29,8 @@ def test_incremental_extension_equals_a_fresh_build_bitwise() -> None:
     cache = FeatureCache()
     h1, p1 = cached_inputs(net, x, BIG, cache)
     assert p1 == 1
-    index = grow(net, OperatorName.random, position=None, literal_seed_init=False)
-    apply_trainable_set(net, TrainableSet.new_and_head, index)
+    index = grow(net, RandomBlock())
+    set_trainable(net, TrainableSet.new_and_head, index)
     calls = {"n": 0}
     first_block_forward = net.blocks[0].forward
 

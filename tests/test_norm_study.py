@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from growlab.norm_study import derived_seed, measure_output_norms, predicted_output_norm
+from growlab.cli.norm_measure import derived_seed, measure_output_norms, predicted_output_norm
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL: dict[str, Any] = {"input_dim": 256, "width": 256, "max_depth": 6, "seeds": (0, 1, 2)}

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import grow
 
-from growlab.config import ConfigError, OperatorName
-from growlab.models import GrowableNet, build_network, initial_arch
-from growlab.operators import OPERATORS, grow
+from growlab.config import ConfigError
+from growlab.growth.nets import GrowableNet, build_network, initial_arch
+from growlab.growth.operators import (
+    GrowthOperator,
+    IdentityBlock,
+    MultiplicativeGate,
+    RandomBlock,
+)
 
 
 def make_net(kind: str, norm: str, depth: int = 2) -> tuple[GrowableNet, torch.Tensor]:
@@ -25,7 +31,7 @@ def make_net(kind: str, norm: str, depth: int = 2) -> tuple[GrowableNet, torch.T
     return net, x
 
 
-def output_change(net: GrowableNet, x: torch.Tensor, operator: OperatorName, **kw) -> float:
+def output_change(net: GrowableNet, x: torch.Tensor, operator: GrowthOperator, **kw) -> float:
     net.eval()
     with torch.no_grad():
         before = net(x)
@@ -40,16 +46,14 @@ def output_change(net: GrowableNet, x: torch.Tensor, operator: OperatorName, **k
 @pytest.mark.parametrize("position", [None, 1])
 def test_identity_insert_preserves_the_function(kind: str, norm: str, position: int | None):
     net, x = make_net(kind, norm)
-    change = output_change(
-        net, x, OperatorName.identity, position=position, literal_seed_init=False
-    )
+    change = output_change(net, x, IdentityBlock(), position=position)
     assert change <= 1e-5
     assert net.depth == 3
 
 
 def test_identity_insert_changes_the_function_once_trained_weights_move() -> None:
     net, x = make_net("mlp", "none")
-    grow(net, OperatorName.identity, position=None, literal_seed_init=False)
+    grow(net, IdentityBlock())
     net.eval()
     before = net(x)
     with torch.no_grad():
@@ -60,51 +64,59 @@ def test_identity_insert_changes_the_function_once_trained_weights_move() -> Non
 @pytest.mark.parametrize("norm", ["none", "batch", "layer"])
 def test_conv_gate_preserves_the_function(norm: str) -> None:
     net, x = make_net("cnn", norm)
-    change = output_change(
-        net, x, OperatorName.multiplicative, position=None, literal_seed_init=False
-    )
+    change = output_change(net, x, MultiplicativeGate())
     assert change <= 1e-5
-    assert net.arch["blocks"][-1]["type"] == "gate"
+    assert net.arch["blocks"][-1]["operator"]["_target_"].endswith("MultiplicativeGate")
 
 
 def test_literal_seed_gate_does_not_preserve_the_function() -> None:
     net, x = make_net("cnn", "none")
-    change = output_change(
-        net, x, OperatorName.multiplicative, position=None, literal_seed_init=True
-    )
+    change = output_change(net, x, MultiplicativeGate(literal_seed_init=True))
     assert change > 1e-1
 
 
-def test_conv_gate_refuses_an_mlp() -> None:
-    net, _ = make_net("mlp", "none")
-    with pytest.raises(ConfigError, match="model=cnn"):
-        grow(net, OperatorName.multiplicative, position=None, literal_seed_init=False)
+def test_operators_declare_what_they_need() -> None:
+    mlp = {"name": "mlp", "activation": "relu"}
+    with pytest.raises(ConfigError, match="MultiplicativeGate needs model=cnn, got model=mlp"):
+        MultiplicativeGate().check(mlp)
+    with pytest.raises(ConfigError, match="needs model.activation=relu, got model.activation=tanh"):
+        IdentityBlock().check({"name": "mlp", "activation": "tanh"})
+    RandomBlock().check({"name": "cnn", "activation": "tanh"})  # needs nothing
 
 
 def test_random_block_does_not_claim_preservation_and_changes_the_function() -> None:
-    assert not OPERATORS[OperatorName.random].preserves_function
-    assert OPERATORS[OperatorName.identity].preserves_function
+    assert not RandomBlock.preserves_function
+    assert IdentityBlock.preserves_function and MultiplicativeGate.preserves_function
     net, x = make_net("mlp", "none")
-    assert output_change(net, x, OperatorName.random, position=None, literal_seed_init=False) > 1e-3
+    assert output_change(net, x, RandomBlock()) > 1e-3
 
 
 def test_insertion_position_is_respected_and_checked() -> None:
     net, _ = make_net("mlp", "none", depth=3)
-    index = grow(net, OperatorName.identity, position=1, literal_seed_init=False)
+    index = grow(net, IdentityBlock(), position=1)
     assert index == 1
     assert torch.equal(net.blocks[1].op.weight, torch.eye(12))
     with pytest.raises(ConfigError, match="strategy.position=9"):
-        grow(net, OperatorName.identity, position=9, literal_seed_init=False)
+        grow(net, IdentityBlock(), position=9)
     with pytest.raises(ConfigError, match="valid range 1..4"):
-        grow(net, OperatorName.identity, position=0, literal_seed_init=False)
+        grow(net, IdentityBlock(), position=0)
 
 
 def test_grown_architecture_rebuilds_from_its_spec() -> None:
     net, x = make_net("cnn", "batch")
-    grow(net, OperatorName.multiplicative, position=None, literal_seed_init=False)
-    grow(net, OperatorName.identity, position=1, literal_seed_init=False)
+    grow(net, MultiplicativeGate())
+    grow(net, IdentityBlock(), position=1)
     clone = build_network(net.arch)
     clone.load_state_dict(net.state_dict())
     net.eval()
     clone.eval()
     assert torch.equal(net(x), clone(x))
+
+
+def test_a_grown_block_records_the_operator_config_that_rebuilds_it() -> None:
+    net, _ = make_net("cnn", "none")
+    grow(net, MultiplicativeGate(literal_seed_init=True))
+    assert net.arch["blocks"][-1]["operator"] == {
+        "_target_": "growlab.growth.operators.MultiplicativeGate",
+        "literal_seed_init": True,
+    }

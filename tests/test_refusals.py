@@ -70,8 +70,8 @@ VALUE_CASES = [
     (["device=cuda:x"], "device=cuda:x"),
     (["strategy=identity-insert", "strategy.position=0"], "strategy.position=0"),
     (["train.start_depth=2", "strategy.position=3"], "valid: 1..2"),
-    (["strategy=conv-multiplicative"], "valid choices: model=cnn"),
-    (["strategy=identity-insert", "model.activation=tanh"], "valid choices: relu"),
+    (["strategy=conv-multiplicative"], "needs model=cnn, got model=mlp"),
+    (["strategy=identity-insert", "model.activation=tanh"], "needs model.activation=relu"),
     (["model=cnn", "data=blobs"], "needs image data"),
     (["data=cifar10", "data.root=/nonexistent"], "cifar-10-batches-py"),
 ]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import mark_interrupted, read_summary, run_cli
 
-from growlab.records import write_summary
-from growlab.run_dir import RunDirLock
+from growlab.engine.records import write_summary
+from growlab.engine.run_dir import RunDirLock
 
 BASE = ["train.epochs_per_stage=2", "depth=3", "logger=none"]
 AE = [
@@ -18,7 +18,7 @@ AE = [
     "data=blobs",
     "depth=2",
     "train.epochs_per_stage=2",
-    "strategy.classifier_epochs=2",
+    "strategy.objective.classifier_epochs=2",
     "logger=none",
 ]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, without_timing
 
-from growlab.records import read_metrics
+from growlab.engine.records import read_metrics
 
 pytestmark = pytest.mark.slurm
 
@@ -132,7 +132,7 @@ def test_an_invalid_job_refuses_the_sweep_before_submitting(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     result = run_sweep(sweep, "model=mlp", "strategy=freeze-all-but-new,conv-multiplicative")
     assert result.returncode == 2
-    assert "valid choices: model=cnn" in result.stdout + result.stderr
+    assert "needs model=cnn, got model=mlp" in result.stdout + result.stderr
     assert not sweep.exists()  # nothing submitted, nothing written
 
 

@@ -8,11 +8,12 @@ import pytest
 import torch
 from conftest import FAST, read_summary, run_in_process, without_timing
 
-from growlab import stage_loop
-from growlab.checkpoint import load_network, stage_path
 from growlab.data import load_data
-from growlab.records import read_metrics
-from growlab.training import evaluate
+from growlab.engine import loop as stage_loop
+from growlab.engine import run_base
+from growlab.engine.checkpoint import load_network, stage_path
+from growlab.engine.records import read_metrics
+from growlab.engine.training import evaluate
 
 STAGE_KEYS = {
     "stage",
@@ -116,7 +117,7 @@ def test_from_scratch_trains_the_final_depth_for_the_whole_schedule(tmp_path) ->
 
 def test_optimizer_state_is_carried_only_when_asked(tmp_path, monkeypatch) -> None:
     seen: list[int] = []
-    original = stage_loop.carry_state
+    original = run_base.carry_state
 
     def spy(old, new):
         carried = original(old, new)
@@ -128,7 +129,7 @@ def test_optimizer_state_is_carried_only_when_asked(tmp_path, monkeypatch) -> No
                     assert new.state[p]["exp_avg"] is old.state[p]["exp_avg"]
         return carried
 
-    monkeypatch.setattr(stage_loop, "carry_state", spy)
+    monkeypatch.setattr(run_base, "carry_state", spy)
     run_in_process([*FAST, "strategy=identity-insert"], tmp_path / "off")
     assert seen == []
     run_in_process(

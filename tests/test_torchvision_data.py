@@ -29,10 +29,9 @@ from omegaconf import DictConfig
 from PIL import Image
 from torchvision import datasets
 
-from growlab import tensor_cache
 from growlab.config import ConfigError, DatasetName
-from growlab.data import _loader, load_data
-from growlab.torchvision_data import resolve_root
+from growlab.data import _loader, load_data, tensor_cache
+from growlab.data.torchvision_data import resolve_root
 
 
 @pytest.fixture(autouse=True)

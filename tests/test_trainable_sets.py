@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import torch
-from conftest import compose_cfg
+from conftest import compose_cfg, grow, set_trainable
 
-from growlab.config import OperatorName, TrainableSet
+from growlab.config import TrainableSet
 from growlab.data import load_data
-from growlab.feature_cache import cached_inputs
-from growlab.models import build_network, initial_arch
-from growlab.operators import grow
-from growlab.stage_loop import apply_trainable_set, build_optimizer
-from growlab.training import train_epoch
+from growlab.engine.feature_cache import cached_inputs
+from growlab.engine.optim import build_optimizer
+from growlab.engine.training import train_epoch
+from growlab.growth.nets import build_network, initial_arch
+from growlab.growth.operators import RandomBlock
 
 
 def grown_net(norm: str, trainable: TrainableSet):
@@ -20,8 +20,8 @@ def grown_net(norm: str, trainable: TrainableSet):
     torch.manual_seed(0)
     model = {"name": "mlp", "width": 16, "activation": "relu", "norm": norm, "kernel_size": 3}
     net = build_network(initial_arch(model, data.input_shape, data.num_classes, 2))
-    index = grow(net, OperatorName.random, position=None, literal_seed_init=False)
-    apply_trainable_set(net, trainable, index)
+    index = grow(net, RandomBlock())
+    set_trainable(net, trainable, index)
     return cfg, data, net, index
 
 

@@ -20,9 +20,9 @@ from conftest import FAST, compose_cfg, mark_interrupted, read_summary, run_cli,
 from omegaconf import OmegaConf
 from wandb.proto import wandb_internal_pb2 as pb
 
-from growlab import wandb_logger as wl
-from growlab.loggers import NullLogger, make_logger
-from growlab.records import read_metrics
+from growlab.engine.records import read_metrics
+from growlab.tracking import wandb_logger as wl
+from growlab.tracking.loggers import NullLogger, make_logger
 
 WANDB_RUN = ["logger=wandb", "depth=2", "train.epochs_per_stage=1"]
 
@@ -143,7 +143,7 @@ def test_resumed_run_continues_the_same_wandb_run(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     run_dir = tmp_path / "group-from-parent" / "run"
-    with caplog.at_level(logging.INFO, logger="growlab.wandb_logger"):
+    with caplog.at_level(logging.INFO, logger="growlab.tracking.wandb_logger"):
         first = run_in_process(["strategy=freeze-all-but-new", *WANDB_RUN], run_dir)
     assert sum("W&B: no credentials" in m for m in caplog.messages) == 1
     mark_interrupted(run_dir)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from growlab.report.aggregate import Sweep
-from growlab.wandb_logger import base_url, resolve_mode, server_answers
+from growlab.tracking.wandb_logger import base_url, resolve_mode, server_answers
 
 log = logging.getLogger(__name__)
 SPEC_FILE = "wandb_report.json"

@@ -46,6 +46,7 @@ def job_status(result: JobReturn) -> str:
 class GrowlabSweeper(BasicSweeper):
     def validate_jobs(self, jobs: Sequence[Sequence[str]]) -> None:
         """Compose and validate every job; refuse the sweep with every distinct problem."""
+        # Not at module level: Hydra imports every plugin for every app, and this pulls torch.
         from growlab.config import ConfigError
         from growlab.validation import validate
 

@@ -64,7 +64,7 @@ def make_logger(cfg: Any, run_dir: Path) -> SafeLogger:
     if name == "none":
         return SafeLogger(NullLogger())
     try:
-        from growlab import wandb_logger
+        from growlab.tracking import wandb_logger
     except ImportError as exc:
         log.warning("logger=%s unavailable (%s); continuing without it", name, exc)
         return SafeLogger(NullLogger())

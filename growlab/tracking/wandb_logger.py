@@ -31,6 +31,8 @@ from urllib.parse import urlparse
 
 from omegaconf import OmegaConf
 
+from growlab.growth.strategies import build_strategy
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -137,10 +139,9 @@ def _flatten(prefix: str, row: dict[str, Any], out: dict[str, Any]) -> None:
 
 def epochs_before(cfg: Any) -> list[int]:
     """Epochs run before each stage starts, so a row's global epoch survives a resume."""
-    from growlab.stage_loop import plan_stages
-
+    strategy = build_strategy(cfg.strategy)
     totals, done = [], 0
-    for plan in plan_stages(cfg):
+    for plan in strategy.plan(cfg.depth, cfg.train.start_depth, cfg.train.epochs_per_stage):
         totals.append(done)
         done += plan.epochs
     return totals

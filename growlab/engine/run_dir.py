@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from growlab import checkpoint as ckpt
-from growlab.files import umask_mode
+from growlab.engine import checkpoint as ckpt
+from growlab.engine.files import umask_mode
 
 RESULT_GROUPS = ("model", "data", "strategy", "optimizer", "train", "depth", "seed")
 # Knobs that change speed or bookkeeping, not the numbers a run produces.

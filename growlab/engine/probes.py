@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from growlab.models import GrowableNet
+from growlab.growth.nets import GrowableNet
 
 
 def block_norms(

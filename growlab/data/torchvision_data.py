@@ -31,7 +31,7 @@ training statistics.
                 antialiased: torchvision's `Resize(S)`), then centre-cropped to S x S, so the
                 aspect ratio is kept and the borders of the longer side are cut.
 
-The uint8 pixels are cached with `growlab.tensor_cache` (key: dataset, resolved root,
+The uint8 pixels are cached with `growlab.data.tensor_cache` (key: dataset, resolved root,
 image_size for flowers102, and the sizes and mtimes of the files in the dataset's folder), so
 only the first run reads the source files; scaling to [0, 1] happens after the cache.
 """
@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from growlab.config import ConfigError, DatasetName
-from growlab.tensor_cache import cached
+from growlab.data.tensor_cache import cached
 
 DEFAULT_ROOT = Path("~/data")
 # Bump when a loader's output for the same files changes, so old cache entries are not used.

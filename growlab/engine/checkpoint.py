@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from growlab.files import atomic_writer
-from growlab.models import GrowableNet, build_network
+from growlab.engine.files import atomic_writer
+from growlab.growth.nets import GrowableNet, build_network
 
 LAST = "last.pt"
 

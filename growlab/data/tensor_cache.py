@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from growlab.files import atomic_writer
+from growlab.engine.files import atomic_writer
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from growlab.models import GrowableNet, has_parameters
+from growlab.growth.nets import GrowableNet, has_parameters
 
 CHUNK = 1024  # rows per forward pass when building the cache (a fixed size keeps it exact)
 

@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 import torch
+from hydra.utils import instantiate
 from torch import nn
 
 from growlab.config import Activation, ModelKind, Norm
@@ -67,6 +68,9 @@ class GateBlock(nn.Module):
 
 
 def build_block(spec: BlockSpec, model_cfg: dict[str, Any]) -> nn.Module:
+    """The module a spec describes; a grown block is rebuilt by the operator that made it."""
+    if spec["type"] == "operator":
+        return instantiate(spec["operator"]).make_block(model_cfg)
     return GateBlock(spec, model_cfg) if spec["type"] == "gate" else Block(spec, model_cfg)
 
 
@@ -89,7 +93,7 @@ class GrowableNet(nn.Module):
             self.head: nn.Module = nn.Sequential(pool, nn.Linear(width, classes))
         else:
             if kind is ModelKind.backbone:
-                from growlab.backbones import BackboneStem
+                from growlab.growth.backbones import BackboneStem
 
                 weights = model_cfg.get("weights") if load_weights else None
                 self.stem = BackboneStem(model_cfg["backbone"], model_cfg["input_size"], weights)
@@ -182,7 +186,7 @@ def initial_arch(
     elif kind is ModelKind.cnn:
         d_in = input_shape[0]
     else:
-        from growlab.backbones import BackboneStem, feature_dim
+        from growlab.growth.backbones import BackboneStem, feature_dim
 
         stem = BackboneStem(model_cfg["backbone"], model_cfg["input_size"])
         d_in = feature_dim(stem, input_shape)

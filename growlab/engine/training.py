@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from growlab.models import GrowableNet
+from growlab.growth.nets import GrowableNet
 
 LossFn = Callable[..., torch.Tensor]
 

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from growlab.files import atomic_writer
+from growlab.engine.files import atomic_writer
 
 log = logging.getLogger(__name__)
 

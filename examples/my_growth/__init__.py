@@ -1,0 +1,1 @@
+"""A researcher's own growth operators, kept outside growlab (see ../README.md)."""

@@ -1,0 +1,1 @@
+"""The engine: the stage loop, training and evaluation, checkpoints, records, caches, progress."""

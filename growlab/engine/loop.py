@@ -1,0 +1,181 @@
+"""The stage loop: for each stage the strategy plans, grow -> verify -> train -> evaluate ->
+record -> checkpoint.
+
+Read top to bottom: `run` sets up (or resumes) the network, then every stage is begun
+(growth, preservation check, trainable set, optimizer), trained epoch by epoch and closed with
+the objective's metrics, a record in summary.json and a checkpoint. The strategy, its operator
+and the objective are objects from config; the loop knows none of them by name. A `last`
+checkpoint after every epoch holds everything needed to continue exactly where a run stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import torch
+
+from growlab.engine import checkpoint as ckpt
+from growlab.engine.feature_cache import cached_inputs
+from growlab.engine.optim import cpu_threads
+from growlab.engine.probes import block_norms
+from growlab.engine.progress import RunProgress
+from growlab.engine.run_base import RunBase
+from growlab.engine.state import stage_line
+from growlab.engine.training import (
+    flops_per_sample,
+    max_output_change,
+    train_epoch,
+)
+from growlab.growth.nets import count_params
+from growlab.growth.strategies import StagePlan
+
+log = logging.getLogger("growlab")
+
+
+class Run(RunBase):
+    def run(self) -> dict[str, Any]:
+        self.start_or_resume()
+        done = sum(p.epochs for p in self.plan[: self.progress.stage]) + self.progress.epoch
+        self.bar = RunProgress(sum(p.epochs for p in self.plan), done)
+        try:
+            while self.progress.stage < len(self.plan):
+                plan = self.plan[self.progress.stage]
+                if self.progress.current is None:
+                    self.begin_stage(plan)
+                self.error = self.train_stage(plan)
+                if self.error is not None:
+                    self.status = "diverged"
+                    log.error("diverged: %s", self.error)
+                    break
+                self.end_stage()
+        finally:
+            self.bar.close()
+        if self.status == "running":
+            self.status = "completed"
+            self.save_final_model()
+        self.save_last()
+        # Written last: a `completed` summary means every output of the run is on disk.
+        result = self.write_summary()
+        self.logger.finish(result)
+        return result
+
+    def begin_stage(self, plan: StagePlan) -> None:
+        """Grow (measuring preservation and shock), then set what trains and the optimizer."""
+        t0 = time.perf_counter()
+        record: dict[str, Any] = {
+            "stage": self.progress.stage,
+            "phase": plan.phase,
+            "inserted_at": None,
+            "preservation_error": None,
+            "shock": None,
+        }
+        index = None
+        if plan.phase == "grow":
+            before = self.evaluate(self.net, "val", self.objective)
+            probe_before = self.probe_outputs()
+            index = self.strategy.grow(self.net)
+            probe_after = self.probe_outputs()
+            after = self.evaluate(self.net, "val", self.objective)
+            operator = self.strategy.operator
+            if operator is not None and operator.preserves_function:
+                record["preservation_error"] = max_output_change(probe_before, probe_after)
+            record["inserted_at"] = index
+            record["shock"] = {
+                "acc_before": before.acc,
+                "acc_after": after.acc,
+                "loss_before": before.loss,
+                "loss_after": after.loss,
+            }
+            record["start_loss"] = after.loss
+        else:
+            record["start_loss"] = self.evaluate(self.net, "val", self.objective).loss
+        if plan.phase != "train":
+            self.strategy.set_trainable(self.net, plan.phase, index)
+            factor = self.strategy.finetune_lr_factor if plan.phase == "finetune" else 1.0
+            self.new_optimizer(factor)
+        if plan.phase == "grow":
+            self.record({"event": "growth", "depth": self.net.depth, **record})
+        if self.progress.start_loss is None:
+            self.progress.start_loss = record["start_loss"]
+        record.update(
+            depth=self.net.depth, epochs=plan.epochs, stage_wall_s=time.perf_counter() - t0
+        )
+        self.progress.current = record
+        self.progress.epoch = 0
+
+    def train_stage(self, plan: StagePlan) -> str | None:
+        """Train the open stage's epochs; returns why training diverged, or None."""
+        cfg, record = self.cfg, self.progress.current
+        assert record is not None
+        t0 = time.perf_counter()
+        if self.device.type == "cpu":
+            sample = self.data.x_train[:1]
+            batch_flops = flops_per_sample(self.net, sample) * cfg.train.batch_size
+            torch.set_num_threads(cpu_threads(cfg.train.num_threads, batch_flops))
+        max_bytes = cfg.train.cache_max_mb * 2**20 if cfg.train.cache_frozen_features else 0
+        inputs, start = cached_inputs(self.net, self.data.x_train, max_bytes, self.feature_cache)
+        targets = self.objective.targets(*self.split("train"))
+        flops_epoch = self.train_flops_per_sample() * len(self.data.x_train)
+        record["stage_wall_s"] += time.perf_counter() - t0  # the cache build is stage work
+        while self.progress.epoch < plan.epochs:
+            t0 = time.perf_counter()
+            result = train_epoch(
+                self.net,
+                inputs,
+                targets,
+                self.optimizer,
+                cfg.train.batch_size,
+                self.generator,
+                start,
+                self.objective.loss,
+            )
+            val = self.evaluate(self.net, "val", self.objective)
+            self.progress.epoch += 1
+            self.progress.cum_train_flops += flops_epoch
+            record["stage_wall_s"] += time.perf_counter() - t0
+            self.record_epoch(result, val)
+            record["train_loss"], record["train_acc"] = result.loss, result.acc
+            diverged = self.divergence.check(
+                result.loss, self.progress.start_loss, record["start_loss"]
+            )
+            if diverged is not None:
+                return f"stage {self.progress.stage} epoch {self.progress.epoch}: {diverged}"
+            every = cfg.train.checkpoint_every_epochs
+            if every > 0 and self.progress.epoch % every == 0 and self.progress.epoch < plan.epochs:
+                self.save_last()
+        return None
+
+    def end_stage(self) -> None:
+        """The objective's metrics, a stage record, checkpoints and the updated summary."""
+        t0 = time.perf_counter()
+        record, stages = self.progress.current, self.progress.stages
+        assert record is not None
+        metrics = self.objective.stage_metrics(self)
+        previous = stages[-1] if stages else None
+        total, trainable = count_params(self.net)
+        record.update(
+            depth=self.net.depth,
+            **metrics,
+            params_total=total,
+            params_trainable=trainable,
+            flops_per_sample=flops_per_sample(self.net, self.data.x_test[:1]),
+            cum_train_flops=self.progress.cum_train_flops,
+            improved=None if previous is None else bool(metrics["val_loss"] < previous["val_loss"]),
+            **block_norms(self.net, self.probe, lambda out: self.objective.loss(out, self.probe_y)),
+        )
+        record.setdefault("train_loss", None)
+        record.setdefault("train_acc", None)
+        record["wall_s"] = record.pop("stage_wall_s") + time.perf_counter() - t0
+        stages.append(record)
+        self.progress.current, self.progress.epoch = None, 0
+        self.progress.stage += 1
+        self.record({"event": "stage", **record})
+        path = ckpt.stage_path(self.run_dir, record["stage"])
+        ckpt.save_weights(self.net, path)
+        for name, model in self.objective.extras().items():
+            ckpt.save_weights(model, path.with_name(f"{path.stem}_{name}.pt"))
+        self.write_summary()
+        self.save_last()
+        log.info(stage_line(record, previous, len(self.plan)))

@@ -1,0 +1,47 @@
+"""Optimizers built from config, the device, and CPU threads."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+# Below this many forward FLOPs per batch, one CPU thread beats several (measured on 2 cores).
+SMALL_BATCH_FLOPS = 20e6
+# What torch would use, read before growlab sets a thread count.
+DEFAULT_THREADS = torch.get_num_threads()
+
+
+def build_optimizer(cfg: Any, net: nn.Module, lr_factor: float = 1.0) -> torch.optim.Optimizer:
+    params = [p for p in net.parameters() if p.requires_grad]
+    factory = instantiate(cfg.optimizer)
+    return factory(params, lr=cfg.optimizer.lr * lr_factor)
+
+
+def carry_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer) -> int:
+    """Give surviving parameters their per-parameter state (e.g. Adam moments) back."""
+    carried = 0
+    for group in new.param_groups:
+        for p in group["params"]:
+            if p in old.state:
+                new.state[p] = old.state[p]
+                carried += 1
+    return carried
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def cpu_threads(configured: int | None, batch_flops: float) -> int:
+    """On the CPU, small batches run faster on one thread than on several."""
+    if configured is not None:
+        return configured
+    if batch_flops < SMALL_BATCH_FLOPS:
+        return 1
+    return int(os.environ.get("SLURM_CPUS_PER_TASK", DEFAULT_THREADS))

@@ -1,0 +1,202 @@
+"""What the stage loop stands on: setting a run up or resuming it, the services the objective
+uses (splits, evaluation, fitting an extra model), and the run's outputs (metrics rows, the
+summary, the `last` checkpoint). The loop itself is in growlab.engine.loop."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from growlab.data import load_data
+from growlab.engine import checkpoint as ckpt
+from growlab.engine.feature_cache import FeatureCache, cached_inputs
+from growlab.engine.optim import build_optimizer, carry_state, resolve_device
+from growlab.engine.records import MetricsFile, write_summary
+from growlab.engine.run_dir import fingerprint, result_config
+from growlab.engine.state import Progress, summary
+from growlab.engine.training import (
+    DivergenceGuard,
+    EpochResult,
+    evaluate,
+    flops_per_sample,
+    train_epoch,
+)
+from growlab.growth.nets import GrowableNet, build_network, initial_arch
+from growlab.growth.objectives import Objective
+from growlab.growth.strategies import build_strategy
+from growlab.tracking.loggers import SafeLogger
+
+log = logging.getLogger("growlab")
+
+
+class RunBase:
+    def __init__(
+        self, cfg: Any, run_dir: Path, logger: SafeLogger, last: dict[str, Any] | None = None
+    ) -> None:
+        """`last`: the run directory's `last` checkpoint to resume from (None: a fresh run)."""
+        self.cfg, self.run_dir, self.logger, self.last = cfg, run_dir, logger, last
+        self.strategy = build_strategy(cfg.strategy)
+        self.objective: Objective = self.strategy.objective
+        self.config = result_config(cfg)
+        self.device = resolve_device(cfg.device)
+        self.plan = self.strategy.plan(cfg.depth, cfg.train.start_depth, cfg.train.epochs_per_stage)
+        self.metrics = MetricsFile(run_dir / "metrics.jsonl")
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.started = time.perf_counter()
+        torch.manual_seed(cfg.seed)
+        self.data = load_data(cfg.data).to(self.device)
+        self.num_classes = self.data.num_classes
+        probe_x, probe_y = self.split("val")
+        self.probe = probe_x[: cfg.train.probe_size]
+        self.probe_y = self.objective.targets(self.probe, probe_y[: cfg.train.probe_size])
+        self.status, self.error = "running", None
+        self.feature_cache = FeatureCache()
+        self.divergence = DivergenceGuard(cfg.train.divergence_factor, cfg.train.max_loss)
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, labels) of "train", "val" (train when there is no val split) or "test"."""
+        if name == "val" and not len(self.data.x_val):
+            name = "train"
+        return getattr(self.data, f"x_{name}"), getattr(self.data, f"y_{name}")
+
+    def evaluate(
+        self, net: torch.nn.Module, split: str, objective: Objective | None = None
+    ) -> EpochResult:
+        x, y = self.split(split)
+        if objective is None:
+            return evaluate(net, x, y, self.cfg.train.eval_batch_size)
+        return evaluate(
+            net, x, objective.targets(x, y), self.cfg.train.eval_batch_size, objective.loss
+        )
+
+    def fit(self, net: GrowableNet, split: str, epochs: int | None) -> None:
+        x, y = self.split(split)
+        inputs, start = cached_inputs(net, x, self.cfg.train.cache_max_mb * 2**20)
+        optimizer = build_optimizer(self.cfg, net)
+        for _ in range(self.cfg.train.epochs_per_stage if epochs is None else epochs):
+            train_epoch(net, inputs, y, optimizer, self.cfg.train.batch_size, self.generator, start)
+
+    def start_or_resume(self) -> None:
+        last = self.last
+        if last is None:
+            depth = self.strategy.initial_depth(self.cfg.depth, self.cfg.train.start_depth)
+            model = OmegaConf.to_container(self.cfg.model, resolve=True, enum_to_str=True)
+            out = self.objective.output_dim(self.data.input_shape, self.num_classes)
+            arch = initial_arch(model, self.data.input_shape, out, depth)
+            self.net = build_network(arch, load_weights=True).to(self.device)
+            self.net.set_trainable(set(range(self.net.depth)), head=True, stem=True)
+            self.optimizer = build_optimizer(self.cfg, self.net)
+            self.progress = Progress()
+            self.metrics.start_fresh()
+            return
+        self.net = build_network(last["arch"]).to(self.device)
+        self.net.load_state_dict(last["model"])
+        trainable = {i for i, frozen in enumerate(last["frozen"]) if not frozen}
+        self.net.set_trainable(
+            trainable, head=not last["head_frozen"], stem=not last["stem_frozen"]
+        )
+        self.optimizer = build_optimizer(self.cfg, self.net)
+        self.optimizer.load_state_dict(last["optimizer"])
+        self.progress = Progress(**last["progress"])
+        self.progress.resumes += 1
+        self.metrics.truncate_to(last["metrics_rows"])
+        ckpt.restore_rng(last["rng"], self.generator)
+        log.info(
+            "resuming from %s: stage %d, epoch %d",
+            self.run_dir / "checkpoints" / ckpt.LAST,
+            self.progress.stage,
+            self.progress.epoch,
+        )
+
+    def probe_outputs(self) -> torch.Tensor:
+        self.net.eval()
+        with torch.no_grad():
+            return self.net(self.probe)
+
+    def new_optimizer(self, lr_factor: float) -> None:
+        old = self.optimizer
+        self.optimizer = build_optimizer(self.cfg, self.net, lr_factor)
+        if self.cfg.train.carry_optimizer_state:
+            carry_state(old, self.optimizer)
+
+    def record_epoch(self, result: EpochResult, val: EpochResult) -> None:
+        p = self.progress
+        self.record(
+            {
+                "event": "epoch",
+                "stage": p.stage,
+                "depth": self.net.depth,
+                "epoch": p.epoch,
+                "train_loss": result.loss,
+                "train_acc": result.acc,
+                "val_loss": val.loss,
+                "val_acc": val.acc,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "cum_train_flops": p.cum_train_flops,
+            }
+        )
+        self.bar.update(p.stage, len(self.plan), self.net.depth, p.epoch, result.loss)
+
+    def train_flops_per_sample(self) -> float:
+        """Forward through everything, backward (2x forward) from the first trainable block."""
+        sample = self.data.x_train[:1]
+        total = flops_per_sample(self.net, sample)
+        prefix = self.net.frozen_prefix()
+        frozen = 0 if prefix is None else flops_per_sample(self.net, sample, upto=prefix)
+        return float(total + 2 * (total - frozen))
+
+    def record(self, row: dict[str, Any]) -> None:
+        self.metrics.append(row)
+        self.logger.log(row)
+
+    def elapsed(self) -> float:
+        return self.progress.wall_s + time.perf_counter() - self.started
+
+    def write_summary(self, error: str | None = None) -> dict[str, Any]:
+        result = summary(
+            self.progress,
+            self.config,
+            fingerprint(self.config),
+            status=self.status,
+            wall_s=self.elapsed(),
+            device=str(self.device),
+        )
+        if error or self.error:
+            result["error"] = error or self.error
+        write_summary(self.run_dir / "summary.json", result)
+        return result
+
+    def save_last(self) -> None:
+        self.progress.wall_s += time.perf_counter() - self.started
+        self.started = time.perf_counter()
+        net = self.net
+        ckpt.save_last(
+            self.run_dir,
+            {
+                "arch": net.arch,
+                "model": net.state_dict(),
+                "frozen": net.frozen,
+                "head_frozen": net.head_frozen,
+                "stem_frozen": net.stem_frozen,
+                "optimizer": self.optimizer.state_dict(),
+                "rng": ckpt.rng_state(self.generator),
+                "progress": asdict(self.progress),
+                "metrics_rows": self.metrics.rows,
+                "config": self.config,
+            },
+        )
+
+    def save_final_model(self) -> None:
+        """The pickled module, the second way seed 002 saves a model (see growlab.evaluate):
+        the network, or the extra model the objective evaluates (its last stage's file)."""
+        model: torch.nn.Module = self.net
+        if self.objective.evaluated is not None:
+            path = ckpt.stage_path(self.run_dir, self.progress.stages[-1]["stage"])
+            model = ckpt.load_network(path.with_name(f"{path.stem}_{self.objective.evaluated}.pt"))
+        torch.save(model, self.run_dir / "checkpoints" / "model_full.pt")

@@ -1,0 +1,62 @@
+"""Where a run stands (saved in the `last` checkpoint) and the summary.json it reports."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Progress:
+    stage: int = 0
+    epoch: int = 0
+    current: dict[str, Any] | None = None  # the open stage's record, None between stages
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    cum_train_flops: float = 0.0
+    wall_s: float = 0.0
+    resumes: int = 0
+    start_loss: float | None = None  # validation loss of the untrained network
+
+
+def summary(
+    progress: Progress, config: dict[str, Any], fingerprint: str, **fields: Any
+) -> dict[str, Any]:
+    """summary.json per the output contract from the run's progress and its result config
+    (flat dotted keys, see growlab.engine.run_dir); `fields` adds status, wall_s, device."""
+    stages = progress.stages
+    operator = config.get("strategy.operator._target_")
+    return {
+        "strategy": config["strategy.name"],
+        "operator": None if operator is None else str(operator).rsplit(".", 1)[-1],
+        "model": config["model.name"],
+        "data": config["data.name"],
+        "seed": config["seed"],
+        "depth": config["depth"],
+        "start_depth": config["train.start_depth"],
+        "epochs_per_stage": config["train.epochs_per_stage"],
+        **fields,
+        "test_acc": stages[-1]["test_acc"] if stages else None,
+        "best_test_acc": max((s["test_acc"] for s in stages), default=None),
+        "train_flops": progress.cum_train_flops,
+        "resumes": progress.resumes,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "slurm_array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID"),
+        "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),
+        "stages": stages,
+        "config_fingerprint": fingerprint,
+        "config": config,
+    }
+
+
+def stage_line(record: dict[str, Any], previous: dict[str, Any] | None, n_stages: int) -> str:
+    line = (
+        f"stage {record['stage'] + 1}/{n_stages} [{record['phase']}] depth {record['depth']}: "
+        f"test_acc {record['test_acc']:.4f} val_loss {record['val_loss']:.4f}"
+    )
+    if record["preservation_error"] is not None:
+        line += f" preservation_error {record['preservation_error']:.2e}"
+    if previous is not None:
+        verdict = "helped" if record["improved"] else "did not help"
+        line += f" (prev val_loss {previous['val_loss']:.4f}: new stage {verdict})"
+    return line

@@ -1,0 +1,1 @@
+"""The growth science: growable networks, growth operators, strategies and objectives."""

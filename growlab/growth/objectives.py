@@ -1,0 +1,146 @@
+"""Objectives: what the network is trained on and what is measured after each stage.
+
+The stage loop trains `objective.loss(net(x), objective.targets(x, y))` and, after each stage,
+records `objective.stage_metrics(trainer)`. An objective that fits an extra model (the
+autoencoder's classifier) owns it: `extras()` hands it to the loop to checkpoint, and
+`evaluated` names the one whose accuracy is the stage's `test_acc`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from growlab.config import ConfigError
+from growlab.growth.nets import GrowableNet, build_network
+
+
+class Result(Protocol):
+    loss: float
+    acc: float
+
+
+class Trainer(Protocol):
+    """What the engine offers an objective: its data, and evaluating and fitting a network."""
+
+    net: GrowableNet
+    num_classes: int
+
+    def evaluate(self, net: nn.Module, split: str, objective: Objective | None = None) -> Result:
+        """Loss and accuracy on a split, for `objective` (None: classifying the labels)."""
+        ...
+
+    def fit(self, net: GrowableNet, split: str, epochs: int | None) -> None:
+        """Train `net`'s trainable part to classify the split's labels (None: the stage's
+        number of epochs)."""
+        ...
+
+
+@dataclass
+class Objective:
+    models: ClassVar[tuple[str, ...] | None] = None
+    # An extra model whose accuracy is test_acc (None: the grown network itself).
+    evaluated: ClassVar[str | None] = None
+
+    def check(self, model: Mapping[str, Any]) -> None:
+        if self.models is not None and model["name"] not in self.models:
+            raise ConfigError(
+                f"objective {type(self).__name__} needs model={'|'.join(self.models)}, "
+                f"got model={model['name']}; valid choices: {', '.join(self.models)}"
+            )
+
+    def output_dim(self, input_shape: tuple[int, ...], num_classes: int) -> int:
+        return num_classes
+
+    def targets(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(outputs, targets)
+
+    def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def extras(self) -> dict[str, GrowableNet]:
+        """Models this objective fitted at the last stage, to checkpoint beside the network."""
+        return {}
+
+
+@dataclass
+class Classification(Objective):
+    """Cross-entropy on the labels; accuracy and loss on the validation and test splits."""
+
+    def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
+        test = trainer.evaluate(trainer.net, "test", self)
+        val = trainer.evaluate(trainer.net, "val", self)
+        return {
+            "test_acc": test.acc,
+            "test_loss": test.loss,
+            "val_acc": val.acc,
+            "val_loss": val.loss,
+        }
+
+
+@dataclass
+class Reconstruction(Objective):
+    """Seed 004's unsupervised greedy pretraining: the network is an autoencoder.
+
+    The grown blocks are the encoder and the head reconstructs the (flattened, normalised)
+    input, trained on MSE. After each stage a classifier head is fitted on the frozen encoder's
+    features (the encoder itself never changes); its accuracy is the stage's `test_acc`.
+    """
+
+    models: ClassVar[tuple[str, ...] | None] = ("mlp",)
+    evaluated: ClassVar[str | None] = "classifier"
+    # Epochs fitting the classifier head after each stage (None: train.epochs_per_stage).
+    classifier_epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        self.classifier: GrowableNet | None = None
+
+    def output_dim(self, input_shape: tuple[int, ...], num_classes: int) -> int:
+        return math.prod(input_shape)
+
+    def targets(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(outputs, targets)
+
+    def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
+        recon_train = trainer.evaluate(trainer.net, "train", self)
+        recon_test = trainer.evaluate(trainer.net, "test", self)
+        self.classifier = self.fit_classifier(trainer)
+        train = trainer.evaluate(self.classifier, "train")
+        val = trainer.evaluate(self.classifier, "val")
+        test = trainer.evaluate(self.classifier, "test")
+        return {
+            "test_acc": test.acc,
+            "test_loss": test.loss,
+            "val_acc": val.acc,
+            "val_loss": val.loss,
+            "classifier_train_acc": train.acc,
+            "recon_train_mse": recon_train.loss,
+            "recon_test_mse": recon_test.loss,
+        }
+
+    def fit_classifier(self, trainer: Trainer) -> GrowableNet:
+        """A classification head on a frozen copy of the encoder, trained on the labels."""
+        net = trainer.net
+        arch = copy.deepcopy(net.arch)
+        arch["num_classes"] = trainer.num_classes
+        classifier = build_network(arch).to(next(net.parameters()).device)
+        classifier.blocks.load_state_dict(net.blocks.state_dict())
+        classifier.set_trainable(set(), head=True)
+        trainer.fit(classifier, "train", self.classifier_epochs)
+        return classifier
+
+    def extras(self) -> dict[str, GrowableNet]:
+        return {} if self.classifier is None else {"classifier": self.classifier}

@@ -1,0 +1,123 @@
+"""A strategy: which operator grows the network, where, what trains after, and the schedule.
+
+`conf/strategy/*.yaml` each configure one `GrowthStrategy` (with a nested operator and
+objective), so a new strategy made of existing parts is one YAML file. The stage loop asks the
+strategy for its plan and calls `grow` and `set_trainable`; it knows no strategy by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from growlab.config import ConfigError, TrainableSet
+from growlab.growth.nets import GrowableNet
+from growlab.growth.objectives import Classification, Objective
+from growlab.growth.operators import GrowthOperator
+
+
+@dataclass
+class StagePlan:
+    phase: str  # "train" (no growth), "grow" (insert a block first) or "finetune"
+    epochs: int
+
+
+@dataclass
+class GrowthStrategy:
+    """Grow from train.start_depth to depth, one block per stage, then optionally fine-tune.
+
+    With no operator the network starts at its final depth (from scratch) and trains for as
+    many epochs as the growth schedule would.
+    """
+
+    name: str
+    operator: GrowthOperator | None = None
+    objective: Objective = field(default_factory=Classification)
+    trainable: TrainableSet = TrainableSet.new_and_head
+    # Index in the block list where a new block goes; None: just before the head.
+    position: int | None = None
+    finetune_epochs: int = 0
+    finetune_lr_factor: float = 0.1
+
+    def __post_init__(self) -> None:
+        self.trainable = TrainableSet(self.trainable)
+
+    @property
+    def grows(self) -> bool:
+        return self.operator is not None
+
+    def initial_depth(self, depth: int, start_depth: int) -> int:
+        return start_depth if self.grows else depth
+
+    def plan(self, depth: int, start_depth: int, epochs_per_stage: int) -> list[StagePlan]:
+        later = "grow" if self.grows else "train"
+        stages = depth - start_depth + 1
+        plan = [StagePlan("train" if k == 0 else later, epochs_per_stage) for k in range(stages)]
+        if self.finetune_epochs > 0:
+            plan.append(StagePlan("finetune", self.finetune_epochs))
+        return plan
+
+    def check(self, cfg: Any) -> None:
+        """Everything the operator and objective require of the config, before the run."""
+        model = OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True)
+        assert isinstance(model, dict)
+        try:
+            self.objective.check(model)
+            if self.operator is not None:
+                self.operator.check(model)
+        except ConfigError as exc:
+            raise ConfigError(f"strategy={self.name}: {exc}") from None
+        if self.operator is None or cfg.depth == cfg.train.start_depth:
+            return
+        start = cfg.train.start_depth
+        # Growth inserts into networks of start_depth .. depth-1 blocks; block 0 maps the input
+        # to the width, so index 1 .. start_depth is valid at every one of them.
+        if self.position is not None and not 1 <= self.position <= start:
+            raise ConfigError(
+                f"strategy.position={self.position} is outside the network: the first growth "
+                f"inserts into train.start_depth={start} block(s); valid: 1..{start}, "
+                "or null (before the head)"
+            )
+
+    def grow(self, net: GrowableNet) -> int:
+        """Insert the operator's new block; returns the index it went to."""
+        assert self.operator is not None
+        index = net.depth if self.position is None else self.position
+        if not 1 <= index <= net.depth:
+            raise ConfigError(
+                f"strategy.position={index} is outside the valid range 1..{net.depth} "
+                f"for a network with {net.depth} blocks (null inserts before the head)"
+            )
+        model = net.arch["model"]
+        block = self.operator.make_block(model)
+        self.operator.initialise(block, model)
+        device = next(net.parameters()).device
+        net.insert(index, self.operator.spec(model), block.to(device))
+        return index
+
+    def set_trainable(self, net: GrowableNet, phase: str, new_index: int | None) -> None:
+        """After a growth, the configured set; otherwise (first stage, fine-tune) everything."""
+        if phase != "grow" or new_index is None or self.trainable is TrainableSet.all:
+            net.set_trainable(set(range(net.depth)), head=True, stem=True)
+        elif self.trainable is TrainableSet.new_and_head:
+            net.set_trainable({new_index}, head=True)
+        else:
+            net.set_trainable({new_index}, head=False)
+
+
+def build_strategy(node: Any) -> GrowthStrategy:
+    """The strategy object of a composed `strategy` config, operator and objective included."""
+    config = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
+    assert isinstance(config, dict)
+    # Kept as `strategy.literal_seed_init` for old command lines; the gate operator reads it
+    # through an interpolation in conf/strategy/conv-multiplicative.yaml.
+    config.pop("literal_seed_init", None)
+    strategy = instantiate(config, _convert_="partial")
+    if not isinstance(strategy, GrowthStrategy):
+        raise ConfigError(
+            f"strategy._target_={config.get('_target_')} does not build a GrowthStrategy"
+        )
+    return strategy

@@ -1,0 +1,1 @@
+"""Experiment tracking: loggers that mirror the run directory (W&B)."""

@@ -1,0 +1,1 @@
+"""growlab's benchmarks, one module per target; run them with scripts/benchmark.py."""
