@@ -5,6 +5,7 @@ summary, the `last` checkpoint). The loop itself is in growlab.engine.loop."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -83,6 +84,9 @@ class RunBase:
             train_epoch(net, inputs, y, optimizer, self.cfg.train.batch_size, self.generator, start)
 
     def start_or_resume(self) -> None:
+        if "SLURM_JOB_ID" in os.environ:
+            restart = os.environ.get("SLURM_RESTART_COUNT", "0")
+            log.info("running as slurm job %s (restart %s)", os.environ["SLURM_JOB_ID"], restart)
         last = self.last
         if last is None:
             depth = self.strategy.initial_depth(self.cfg.depth, self.cfg.train.start_depth)
