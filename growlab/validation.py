@@ -133,9 +133,26 @@ def _check_combinations(cfg: Any) -> None:
         raise ConfigError(
             f"model={model.value} needs image data, got data={data.value}; valid choices: {valid}"
         )
+    if model is ModelKind.backbone:
+        _check_backbone(str(cfg.model.backbone))
     device = str(cfg.device)
     if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
         raise ConfigError(f"device={device} is not one of {', '.join(DEVICES)} (or cuda:N)")
+
+
+def _check_backbone(name: str) -> None:
+    # Only for model=backbone: torchvision costs a second to import.
+    import torchvision
+
+    from growlab.growth.backbones import CLASSIFIER_ATTR
+
+    known = set(torchvision.models.list_models(module=torchvision.models))
+    families = tuple(CLASSIFIER_ATTR)
+    if name not in known or not name.startswith(families):
+        valid = sorted(m for m in known if m.startswith(families))
+        raise ConfigError(
+            f"model.backbone={name} is not supported; valid choices: {', '.join(valid)}"
+        )
 
 
 def _check_optimizer(cfg: Any) -> None:

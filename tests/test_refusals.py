@@ -74,6 +74,7 @@ VALUE_CASES = [
     (["strategy=identity-insert", "model.activation=tanh"], "needs model.activation=relu"),
     (["model=cnn", "data=blobs"], "needs image data"),
     (["data=cifar10", "data.root=/nonexistent"], "cifar-10-batches-py"),
+    (["model=backbone", "model.backbone=resnet999"], "model.backbone=resnet999"),
 ]
 
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,12 @@ class Existing:
         return self.summary is None and self.last is None
 
 
+def _reason(exc: BaseException) -> str:
+    """The first sentence of an exception's message (torch's are paragraphs)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(". ")[0]
+
+
 def _restart_hint(path: Path) -> str:
     return (
         f"move it away, or rerun with resume=restart to discard {path.parent} and start over, "
@@ -122,8 +129,7 @@ def _read_last(run_dir: Path) -> dict[str, Any] | None:
             raise ValueError("not a growlab checkpoint")
         return last
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is the same refusal
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunDirError(f"{path} is damaged ({reason}); {_restart_hint(path)}") from None
+        raise RunDirError(f"{path} is damaged ({_reason(exc)}); {_restart_hint(path)}") from None
 
 
 def _check_metrics(run_dir: Path, rows: int) -> None:
@@ -145,10 +151,13 @@ def _check_stage_checkpoints(run_dir: Path, stages: list[dict[str, Any]]) -> Non
     for record in stages:
         path = ckpt.stage_path(run_dir, record["stage"])
         try:
+            if not zipfile.is_zipfile(path):
+                raise ValueError("not a complete torch checkpoint")
             torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception as exc:  # noqa: BLE001
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise RunDirError(f"{path} is damaged ({reason}); {_restart_hint(path)}") from None
+            raise RunDirError(
+                f"{path} is damaged ({_reason(exc)}); {_restart_hint(path)}"
+            ) from None
 
 
 def inspect(run_dir: Path, config: dict[str, Any]) -> Existing:
