@@ -20,7 +20,7 @@ from growlab.config import register_configs
 from growlab.data import DataSplits
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"
 SECTIONS = ("roofline", "tutorial", "stage_cost", "sweep")
 
