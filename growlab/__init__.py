@@ -1,3 +1,3 @@
 """growlab: grow networks layer by layer and compare the ways of growing them."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -9,6 +9,8 @@ reports how many did not complete.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from growlab import __version__
 from growlab.config import ConfigError, ResumeMode, register_configs
 from growlab.engine import run_dir as rundir
 from growlab.engine.loop import Run
@@ -91,7 +94,7 @@ def _run_in_locked_dir(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="pkg://growlab.conf", config_name="config")
 def main(cfg: DictConfig) -> dict[str, Any]:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -117,5 +120,19 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     return {"status": status, "test_acc": summary.get("test_acc"), "run_dir": str(run_dir)}
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `growlab` command: `--version`, then Hydra. GROWLAB_CONFIG_PATH (folders separated
+    by the OS path separator) adds the user's config folders to Hydra's search path."""
+    if sys.argv[1:] in (["--version"], ["-V"]):
+        print(f"growlab {__version__}")
+        return
+    extra = [p for p in os.environ.get("GROWLAB_CONFIG_PATH", "").split(os.pathsep) if p]
+    if extra:
+        paths = ",".join(f"file://{Path(p).expanduser().absolute()}" for p in extra)
+        # First, so that a hydra.searchpath given on the command line wins.
+        sys.argv.insert(1, f"hydra.searchpath=[{paths}]")
     main()
+
+
+if __name__ == "__main__":
+    cli()

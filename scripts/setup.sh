@@ -8,4 +8,4 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; 
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends dataset-fashion-mnist
 fi
-python3 -m pip install -q -e '.[dev]'
+python3 -m pip install -q -c constraints.txt -e '.[dev]'

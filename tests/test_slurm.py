@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, without_timing
+from conftest import without_timing
 
 from growlab.engine.records import read_metrics
 
@@ -62,7 +62,7 @@ def run_sweep(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline"}
     return subprocess.run(
         sweep_command(sweep_dir, *overrides),
-        cwd=REPO,
+        cwd=sweep_dir.parent,
         env=env,
         capture_output=True,
         text=True,
@@ -158,7 +158,7 @@ def test_usr2_requeues_and_resumes_to_the_uninterrupted_result(tmp_path) -> None
     env = {**os.environ, "WANDB_MODE": "offline"}
     proc = subprocess.Popen(
         sweep_command(sweep, *overrides),
-        cwd=REPO,
+        cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -125,7 +125,7 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None:
 
 def flowers_batches(batch: int, seeds: Sequence[int]) -> tuple[list[torch.Tensor], int]:
     """One random batch of growlab's Flowers102 training images per seed, and the class count."""
-    from hydra import compose, initialize_config_dir
+    from hydra import compose, initialize_config_module
 
     from growlab.config import ConfigError, register_configs
 
@@ -134,8 +134,7 @@ def flowers_batches(batch: int, seeds: Sequence[int]) -> tuple[list[torch.Tensor
     except ImportError as err:  # the Flowers102 loader is written elsewhere
         raise SystemExit(f"--data flowers102 needs growlab.data.load_data: {err}") from err
     register_configs()
-    conf = Path(__file__).resolve().parents[2] / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+    with initialize_config_module(config_module="growlab.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=["data=flowers102"])
     try:
         data = load_data(cfg.data)

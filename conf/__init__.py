@@ -1,0 +1,1 @@
+"""growlab's Hydra configs (conf/ in the repository), shipped inside the package."""
