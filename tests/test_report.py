@@ -24,7 +24,13 @@ from growlab.report.collect import collect
 from growlab.report.wandb_report import SPEC_FILE, build_report, publish
 
 PNG = b"\x89PNG\r\n\x1a\n"
-PLOTS = ["acc_vs_depth.png", "acc_vs_flops.png", "helped_matrix.png", "preservation_error.png"]
+PLOTS = [
+    "acc_vs_depth.png",
+    "acc_vs_flops.png",
+    "train_vs_test.png",
+    "helped_matrix.png",
+    "preservation_error.png",
+]
 
 
 @pytest.fixture(scope="module")

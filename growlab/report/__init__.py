@@ -10,19 +10,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from growlab.report.aggregate import Sweep
-from growlab.report.collect import collect
+from growlab.report.collect import MARKERS, collect
 from growlab.report.plots import draw_all
 from growlab.report.render import markdown, page, table_md
+from growlab.report.run_page import PAGE, RunPage, make_run_page
 from growlab.report.tables import (
     best_line,
     depth_table,
     group_table,
+    link_run_pages,
     problem_table,
+    runs_table,
     summary_counts,
     write_runs_csv,
 )
 
-__all__ = ["ReportFiles", "make_report"]
+__all__ = ["ReportFiles", "RunPage", "is_run_dir", "make_report", "make_run_page"]
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run directory holds the output contract itself (a sweep holds run directories)."""
+    return any((Path(path) / marker).exists() for marker in MARKERS)
 
 
 @dataclass
@@ -52,7 +60,12 @@ def make_report(sweep_dir: Path, out_dir: Path | None = None, wandb: bool = Fals
     runs_csv = out_dir / "runs.csv"
     write_runs_csv(sweep, runs_csv)
     plots = draw_all(sweep, out_dir)
-    tables = [group_table(sweep), depth_table(sweep), problem_table(sweep)]
+    tables = [
+        group_table(sweep),
+        depth_table(sweep),
+        link_run_pages(problem_table(sweep), sweep.problems, out_dir, PAGE),
+        link_run_pages(runs_table(sweep), sweep.runs, out_dir, PAGE),
+    ]
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary_counts(sweep).items()))
     fixed = ", ".join(f"{k} {v}" for k, v in sweep.fixed().items())
     intro = [

@@ -119,18 +119,24 @@ def helped(run: RunRecord) -> tuple[int, int]:
     return sum(judged), len(judged)
 
 
-def acc_by_depth(run: RunRecord) -> dict[int, float]:
-    """Test accuracy at the end of the last stage spent at each depth."""
+TEST_ACC = ("test_acc",)
+# The autoencoder's classifier reports its own training accuracy; other runs the last epoch's.
+TRAIN_ACC = ("classifier_train_acc", "train_acc")
+
+
+def acc_by_depth(run: RunRecord, keys: tuple[str, ...] = TEST_ACC) -> dict[int, float]:
+    """Accuracy (the first of `keys` recorded) at the end of the last stage at each depth."""
     out: dict[int, float] = {}
     for stage in run.stages:
-        if is_number(stage.get("test_acc")) and isinstance(stage.get("depth"), int):
-            out[stage["depth"]] = stage["test_acc"]
+        value = next((stage[k] for k in keys if is_number(stage.get(k))), None)
+        if value is not None and isinstance(stage.get("depth"), int):
+            out[stage["depth"]] = value
     return out
 
 
 # ---- sweep-level aggregates ----------------------------------------------------------------
-def depth_curves(sweep: Sweep) -> dict[LineKey, dict[int, Stat]]:
-    """Test accuracy against depth per line, mean ± std over seeds.
+def depth_curves(sweep: Sweep, keys: tuple[str, ...] = TEST_ACC) -> dict[LineKey, dict[int, Stat]]:
+    """Accuracy (test by default) against depth per line, mean ± std over seeds.
 
     Each seed counts once per depth: its value comes from the run whose final depth is that
     depth when the sweep has one, else from the deepest run that grew through it.
@@ -139,7 +145,7 @@ def depth_curves(sweep: Sweep) -> dict[LineKey, dict[int, Stat]]:
     for key, runs in sweep.lines().items():
         chosen: dict[tuple[int, int | None], tuple[int, float]] = {}  # (depth, seed) -> rank, acc
         for run in runs:
-            for depth, acc in acc_by_depth(run).items():
+            for depth, acc in acc_by_depth(run, keys).items():
                 rank = 10**6 if run.depth == depth else run.depth or 0
                 slot = (depth, run.seed)
                 if slot not in chosen or rank > chosen[slot][0]:

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from growlab.report.aggregate import (  # noqa: E402
+    TEST_ACC,
+    TRAIN_ACC,
     Sweep,
     depth_curves,
     flops_curves,
@@ -102,6 +104,35 @@ def acc_vs_flops(sweep: Sweep) -> Figure:
     return fig
 
 
+def train_vs_test(sweep: Sweep) -> Figure:
+    """Train (dashed) and test (solid) accuracy by depth per line, mean over seeds: where the
+    two part with depth, the deeper network overfits."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    test, train = depth_curves(sweep, TEST_ACC), depth_curves(sweep, TRAIN_ACC)
+    for key, curve in test.items():
+        style = {k: v for k, v in styles(sweep)[key].items() if k != "linestyle"}
+        label = sweep.line_label(key)
+        ax.plot(list(curve), [s.mean for s in curve.values()], "-", label=f"{label} test", **style)
+        if curve := train.get(key, {}):
+            ax.plot(
+                list(curve),
+                [s.mean for s in curve.values()],
+                "--",
+                alpha=0.7,
+                label=f"{label} train",
+                **style,
+            )
+    if not test:
+        _empty(ax, "no completed runs")
+    else:
+        ax.legend(fontsize=7)
+    ax.set_xlabel("depth (hidden blocks)")
+    ax.set_ylabel("accuracy (mean over seeds)")
+    ax.set_title("Train (dashed) vs test (solid) accuracy by depth")
+    fig.tight_layout()
+    return fig
+
+
 def helped_heatmap(sweep: Sweep) -> Figure:
     matrix = helped_matrix(sweep)
     stages = sorted({k for row in matrix.values() for k in row})
@@ -158,6 +189,7 @@ def preservation(sweep: Sweep) -> Figure:
 PLOTS: dict[str, Callable[[Sweep], Figure]] = {
     "acc_vs_depth.png": acc_vs_depth,
     "acc_vs_flops.png": acc_vs_flops,
+    "train_vs_test.png": train_vs_test,
     "helped_matrix.png": helped_heatmap,
     "preservation_error.png": preservation,
 }

@@ -20,7 +20,11 @@ def table_md(table: Table) -> str:
     if table.rows:
         lines.append("| " + " | ".join(_md_cell(h) for h in table.headers) + " |")
         lines.append("|" + "---|" * len(table.headers))
-        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
+        for i, row in enumerate(table.rows):
+            cells = [_md_cell(c) for c in row]
+            if i in table.links:
+                cells[0] = f"[{cells[0]}]({table.links[i]})"
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -40,8 +44,11 @@ def table_html(table: Table) -> str:
         out.append("<table><thead><tr>")
         out += [f"<th>{html.escape(h)}</th>" for h in table.headers]
         out.append("</tr></thead><tbody>")
-        for row in table.rows:
-            out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+        for i, row in enumerate(table.rows):
+            cells = [html.escape(c) for c in row]
+            if i in table.links:
+                cells[0] = f"<a href='{html.escape(table.links[i])}'>{cells[0]}</a>"
+            out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         out.append("</tbody></table>")
     return "\n".join(out)
 

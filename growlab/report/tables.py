@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     note: str = ""
+    # row index -> where the row's first cell links (a run's own page)
+    links: dict[int, str] = field(default_factory=dict)
 
 
 def run_row(run: RunRecord, extra_keys: list[str]) -> dict[str, Any]:
@@ -155,6 +158,25 @@ def problem_table(sweep: Sweep) -> Table:
     ]
     note = "Listed, never averaged." if rows else "None: every run completed."
     return Table("Failed, diverged or incomplete runs", headers, rows, note)
+
+
+def runs_table(sweep: Sweep) -> Table:
+    headers = ["run", "status", "strategy", "depth", "seed", "test acc", "best test acc"]
+    rows = [
+        [r.name, r.status, r.strategy, fmt(r.depth), fmt(r.seed),
+         fmt(r.summary.get("test_acc")), fmt(r.summary.get("best_test_acc"))]
+        for r in sweep.runs
+    ]  # fmt: skip
+    note = "A run's name links to its own page where `python -m growlab.report RUN_DIR` made one."
+    return Table("Runs", headers, rows, note)
+
+
+def link_run_pages(table: Table, runs: list[RunRecord], out_dir: Path, page: str) -> Table:
+    """Link each row's run name (rows in `runs` order) to the run's page when it exists."""
+    for i, run in enumerate(runs):
+        if (run.path / page).is_file():
+            table.links[i] = os.path.relpath(run.path / page, out_dir)
+    return table
 
 
 def summary_counts(sweep: Sweep) -> dict[str, int]:
