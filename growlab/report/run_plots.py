@@ -39,35 +39,25 @@ def learning_curves(data: RunData) -> Figure:
             ax.legend(loc="best", fontsize=8)
         else:
             _note(ax, f"no {metric} recorded per epoch")
-        for mark in data.growth:
-            ax.axvline(mark.x + 0.5, color="C3", alpha=0.6, linewidth=1)
-        if data.finetune_x is not None:
-            ax.axvline(data.finetune_x + 0.5, color="0.3", linestyle=":", linewidth=1)
+    marks = [(m.x, m.label, "C3", "-") for m in data.growth]
+    if data.finetune_x is not None:
+        marks.append((data.finetune_x, "fine-tune", "0.3", ":"))
+    for x, label, color, style in marks:  # between the last epoch before and the first after
+        for ax in (loss_ax, acc_ax):
+            ax.axvline(x + 0.5, color=color, linestyle=style, alpha=0.7, linewidth=1)
+        loss_ax.annotate(
+            label,
+            (x + 0.5, 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            fontsize=7,
+            va="top",
+            ha="right",
+            color=color,
+        )
     loss_ax.set_ylabel("loss")
     acc_ax.set_ylabel("accuracy")
     acc_ax.set_xlabel("epoch (all stages)")
-    for mark in data.growth:
-        loss_ax.annotate(
-            mark.label,
-            (mark.x + 0.5, 1.0),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            fontsize=7,
-            va="top",
-            ha="right",
-            color="C3",
-        )
-    if data.finetune_x is not None:
-        loss_ax.annotate(
-            "fine-tune",
-            (data.finetune_x + 0.5, 1.0),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            fontsize=7,
-            va="top",
-            ha="right",
-            color="0.3",
-        )
     fig.suptitle(
         "learning curves; red lines: growth (depth, operator, preservation error, shock)",
         fontsize=9,
