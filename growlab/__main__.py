@@ -127,10 +127,10 @@ def cli() -> None:
         print(f"growlab {__version__}")
         return
     extra = [p for p in os.environ.get("GROWLAB_CONFIG_PATH", "").split(os.pathsep) if p]
-    if extra:
+    given = any(arg.startswith("hydra.searchpath=") for arg in sys.argv[1:])
+    if extra and not given:  # a hydra.searchpath on the command line wins
         paths = ",".join(f"file://{Path(p).expanduser().absolute()}" for p in extra)
-        # First, so that a hydra.searchpath given on the command line wins.
-        sys.argv.insert(1, f"hydra.searchpath=[{paths}]")
+        sys.argv.append(f"hydra.searchpath=[{paths}]")
     main()
 
 

@@ -104,3 +104,16 @@ def test_an_unknown_operator_target_is_refused_by_name(tmp_path) -> None:
     )
     assert result.returncode == 2
     assert "my_growth.ops.Nope" in result.stdout and "Traceback" not in result.stdout
+
+
+def test_user_config_folder_from_the_environment_in_a_sweep(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    env = {**user_env(), "GROWLAB_CONFIG_PATH": str(EXAMPLES / "conf")}
+    result = subprocess.run(
+        [sys.executable, "-m", "growlab", "-m", "strategy=rezero-insert", "debug=fast",
+         "depth=2", "seed=0,1", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    runs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [read_summary(r)["operator"] for r in runs] == ["ReZeroResidual"] * 2
