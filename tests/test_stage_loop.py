@@ -191,3 +191,19 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch) -> No
     b = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_stage_starts_reuse_exactly_the_evaluation_of_the_weights_they_start_from(
+    tmp_path,
+) -> None:
+    """A growth's "before" and a fine-tune's start are the previous stage's final weights:
+    their numbers must equal that stage's validation figures, to the bit."""
+    overrides = [*FAST, "strategy=finetune-all-after", "strategy.finetune_epochs=1", "depth=3"]
+    stages = run_in_process(overrides, tmp_path / "run")["stages"]
+    for previous, stage in zip(stages, stages[1:], strict=False):
+        if stage["phase"] == "grow":
+            assert stage["shock"]["acc_before"] == previous["val_acc"]
+            assert stage["shock"]["loss_before"] == previous["val_loss"]
+            assert stage["start_loss"] == stage["shock"]["loss_after"]
+        else:
+            assert stage["start_loss"] == previous["val_loss"]

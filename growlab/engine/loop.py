@@ -73,11 +73,12 @@ class Run(RunBase):
         }
         index = None
         if plan.phase == "grow":
-            before = self.evaluate(self.net, "val", self.objective)
+            before = self.current_val()
             probe_before = self.probe_outputs()
             index = self.strategy.grow(self.net)
+            self.progress.last_val = None
             probe_after = self.probe_outputs()
-            after = self.evaluate(self.net, "val", self.objective)
+            after = self.current_val()
             operator = self.strategy.operator
             if operator is not None and operator.preserves_function:
                 record["preservation_error"] = max_output_change(probe_before, probe_after)
@@ -90,7 +91,7 @@ class Run(RunBase):
             }
             record["start_loss"] = after.loss
         else:
-            record["start_loss"] = self.evaluate(self.net, "val", self.objective).loss
+            record["start_loss"] = self.current_val().loss
         if plan.phase != "train":
             self.strategy.set_trainable(self.net, plan.phase, index)
             factor = self.strategy.finetune_lr_factor if plan.phase == "finetune" else 1.0
@@ -132,6 +133,7 @@ class Run(RunBase):
                 self.objective.loss,
             )
             val = self.evaluate(self.net, "val", self.objective)
+            self.progress.last_val = [val.loss, val.acc]
             self.progress.epoch += 1
             self.progress.cum_train_flops += flops_epoch
             record["stage_wall_s"] += time.perf_counter() - t0

@@ -76,6 +76,13 @@ class RunBase:
             net, x, objective.targets(x, y), self.cfg.train.eval_batch_size, objective.loss
         )
 
+    def current_val(self) -> EpochResult:
+        """The objective on the validation split for the current weights, evaluated once."""
+        if self.progress.last_val is None:
+            val = self.evaluate(self.net, "val", self.objective)
+            self.progress.last_val = [val.loss, val.acc]
+        return EpochResult(*self.progress.last_val)
+
     def fit(self, net: GrowableNet, split: str, epochs: int | None) -> None:
         x, y = self.split(split)
         inputs, start = cached_inputs(net, x, self.cfg.train.cache_max_mb * 2**20)

@@ -17,6 +17,9 @@ class Progress:
     wall_s: float = 0.0
     resumes: int = 0
     start_loss: float | None = None  # validation loss of the untrained network
+    # [loss, acc] of the objective on the validation split for the current weights (None once
+    # they change), so a stage start never evaluates weights the last epoch just evaluated.
+    last_val: list[float] | None = None
 
 
 def summary(
