@@ -116,12 +116,11 @@ def _check_strategy(cfg: Any) -> None:
     """Build the strategy (operator and objective included) and check what they declare."""
     try:
         strategy = build_strategy(cfg.strategy)
+    except ConfigError:
+        raise
     except (InstantiationException, TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        reason = lines[0].split(", set env var HYDRA_FULL_ERROR")[0]
-        raise ConfigError(f"strategy={cfg.strategy.name} cannot be built: {reason}") from None
+        name = cfg.strategy.name
+        raise ConfigError(f"strategy={name} cannot be built: {_reason(exc)}") from None
     strategy.check(cfg)
 
 
@@ -161,9 +160,13 @@ def _check_optimizer(cfg: Any) -> None:
     try:
         instantiate(cfg.optimizer)([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optimizer.lr)
     except (InstantiationException, ValueError, TypeError, RuntimeError) as exc:
-        lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        reason = lines[0].split(", set env var HYDRA_FULL_ERROR")[0]
-        raise ConfigError(f"optimizer ({target}) rejects its settings: {reason}") from None
+        raise ConfigError(f"optimizer ({target}) rejects its settings: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a construction error, without Hydra's HYDRA_FULL_ERROR advice."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return lines[0].split(", set env var HYDRA_FULL_ERROR")[0]
 
 
 def check_environment(cfg: Any) -> None:
