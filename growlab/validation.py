@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from growlab.config import ConfigError, DatasetName, ModelKind
 from growlab.data import require_data
+from growlab.engine.optim import optimizer_factory
 from growlab.growth.strategies import build_strategy
 
 IMAGE_DATASETS = {
@@ -158,7 +158,7 @@ def _check_optimizer(cfg: Any) -> None:
     """Build the optimizer on a dummy parameter: whatever else it rejects is refused here too."""
     target = OmegaConf.select(cfg, "optimizer._target_", default="?")
     try:
-        instantiate(cfg.optimizer)([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optimizer.lr)
+        optimizer_factory(cfg.optimizer)([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optimizer.lr)
     except (InstantiationException, ValueError, TypeError, RuntimeError) as exc:
         raise ConfigError(f"optimizer ({target}) rejects its settings: {_reason(exc)}") from None
 

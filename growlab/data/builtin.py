@@ -7,6 +7,7 @@ import gzip
 import os
 import shutil
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +23,42 @@ FASHION_MNIST_DIR = Path(
 )
 
 
-def _digits(cfg: Any) -> tuple[np.ndarray, ...]:
-    from sklearn.datasets import load_digits
+def _sklearn_key(name: str, **options: Any) -> dict[str, Any]:
+    # Importing scikit-learn costs about a second; its version in the key keeps the cache honest.
+    return {"name": name, "scikit-learn": version("scikit-learn"), "version": 1, **options}
 
-    bunch = load_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # N x 1 x 8 x 8
-    train, test = stratified_split(bunch.target, 0.2, cfg.split_seed)
-    return x[train], bunch.target[train], x[test], bunch.target[test]
+
+def _digits(cfg: Any) -> tuple[np.ndarray, ...]:
+    def build() -> tuple[np.ndarray, ...]:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        x = (bunch.images / 16.0).astype(np.float32)[:, None]  # N x 1 x 8 x 8
+        train, test = stratified_split(bunch.target, 0.2, cfg.split_seed)
+        return x[train], bunch.target[train], x[test], bunch.target[test]
+
+    return cached(_sklearn_key("digits", split_seed=cfg.split_seed), [], build)
 
 
 def _blobs(cfg: Any) -> tuple[np.ndarray, ...]:
-    from sklearn.datasets import make_blobs
+    def build() -> tuple[np.ndarray, ...]:
+        from sklearn.datasets import make_blobs
 
-    x, y = make_blobs(
-        n_samples=cfg.n_samples,
-        centers=cfg.centers,
-        cluster_std=cfg.cluster_std,
-        n_features=2,
-        random_state=cfg.split_seed,
-    )
-    n_train = int(round(len(y) * (1 - cfg.test_fraction)))
-    return x[:n_train].astype(np.float32), y[:n_train], x[n_train:].astype(np.float32), y[n_train:]
+        x, y = make_blobs(
+            n_samples=cfg.n_samples,
+            centers=cfg.centers,
+            cluster_std=cfg.cluster_std,
+            n_features=2,
+            random_state=cfg.split_seed,
+        )
+        x = x.astype(np.float32)
+        n_train = int(round(len(y) * (1 - cfg.test_fraction)))
+        return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+    options = {
+        k: getattr(cfg, k) for k in ("n_samples", "centers", "cluster_std", "test_fraction")
+    }
+    return cached(_sklearn_key("blobs", split_seed=cfg.split_seed, **options), [], build)
 
 
 FASHION_MNIST_FILES = [
@@ -114,8 +130,6 @@ def _mnist1d(cfg: Any) -> tuple[np.ndarray, ...]:
             np.asarray(data["x_test"], dtype=np.float32),
             np.asarray(data["y_test"]),
         )
-
-    from importlib.metadata import version
 
     key = {"name": "mnist1d", "seed": cfg.split_seed, "mnist1d": version("mnist1d")}
     return cached(key, [], build)

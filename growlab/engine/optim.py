@@ -9,16 +9,26 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from growlab.engine.no_dynamo import make_lean
+
 # Below this many forward FLOPs per batch, one CPU thread beats several (measured on 2 cores).
 SMALL_BATCH_FLOPS = 20e6
 # What torch would use, read before growlab sets a thread count.
 DEFAULT_THREADS = torch.get_num_threads()
 
 
+def optimizer_factory(optimizer_cfg: Any) -> Any:
+    """The configured optimizer as a callable `(params, lr=...)`, its class made lean first."""
+    factory = instantiate(optimizer_cfg)
+    cls = getattr(factory, "func", factory)
+    if isinstance(cls, type):
+        make_lean(cls)
+    return factory
+
+
 def build_optimizer(cfg: Any, net: nn.Module, lr_factor: float = 1.0) -> torch.optim.Optimizer:
     params = [p for p in net.parameters() if p.requires_grad]
-    factory = instantiate(cfg.optimizer)
-    return factory(params, lr=cfg.optimizer.lr * lr_factor)
+    return optimizer_factory(cfg.optimizer)(params, lr=cfg.optimizer.lr * lr_factor)
 
 
 def carry_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer) -> int:

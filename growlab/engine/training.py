@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from growlab.engine.no_dynamo import flop_counter_mode
 from growlab.growth.nets import GrowableNet
 
 LossFn = Callable[..., torch.Tensor]
@@ -131,11 +132,9 @@ def flops_per_sample(net: nn.Module, sample: torch.Tensor, upto: int | None = No
         key = (json.dumps(arch, sort_keys=True), tuple(sample.shape[1:]), upto)
         if key in _FLOPS:
             return _FLOPS[key]
-    from torch.utils.flop_counter import FlopCounterMode
-
     was_training = net.training
     net.eval()
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter_mode()
     with counter:
         if upto is None:
             net(sample[:1])
