@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,9 @@ def summary(
         "best_test_acc": max((s["test_acc"] for s in stages), default=None),
         "train_flops": progress.cum_train_flops,
         "resumes": progress.resumes,
+        # The process that wrote it: runs packed into one job share it.
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "slurm_array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID"),
         "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),

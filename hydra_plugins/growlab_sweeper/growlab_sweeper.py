@@ -5,6 +5,9 @@
   one line per distinct problem naming the jobs), instead of failing after earlier jobs ran.
   With a local launcher the machine checks (GPU, dataset files) run too; a SLURM sweep's jobs
   run elsewhere, so they check those themselves.
+- `runs_per_job=K` packs K runs into each launched job (one process, start-up and data loading
+  paid once) with growlab's submitit launchers (`hydra/launcher=slurm` or `local`). The basic
+  launcher already runs the whole sweep in this one process, so K changes nothing there.
 - A job that fails or diverges never stops the others: growlab's task returns its status
   instead of raising, and at the end the sweep's last line says how many runs did not complete
   and the exit status is 1.
@@ -44,6 +47,32 @@ def job_status(result: JobReturn) -> str:
 
 
 class GrowlabSweeper(BasicSweeper):
+    def __init__(self, max_batch_size: Any = None, params: Any = None, runs_per_job: Any = 1):
+        super().__init__(max_batch_size=max_batch_size, params=params)
+        self.runs_per_job = runs_per_job
+
+    def check_packing(self) -> None:
+        """`runs_per_job` must be a positive int and the launcher able to pack (or local)."""
+        k = self.runs_per_job
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            log.error("invalid configuration: hydra.sweeper.runs_per_job=%s; valid: an int >= 1", k)
+            raise SystemExit(EXIT_REFUSED)
+        if k == 1:
+            return
+        if hasattr(self.launcher, "runs_per_job"):
+            self.launcher.runs_per_job = k  # type: ignore[union-attr]
+        elif type(self.launcher).__name__ in LOCAL_LAUNCHERS:
+            log.info("runs_per_job=%d: the basic launcher runs every job in this process anyway", k)
+        else:
+            log.error(
+                "invalid configuration: hydra.sweeper.runs_per_job=%d needs a launcher that packs "
+                "runs, got %s; valid: hydra/launcher=slurm, hydra/launcher=local, or "
+                "runs_per_job=1",
+                k,
+                type(self.launcher).__name__,
+            )
+            raise SystemExit(EXIT_REFUSED)
+
     def validate_jobs(self, jobs: Sequence[Sequence[str]]) -> None:
         """Compose and validate every job; refuse the sweep with every distinct problem."""
         # Not at module level: Hydra imports every plugin for every app, and this pulls torch.
@@ -97,6 +126,7 @@ class GrowlabSweeper(BasicSweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         self.overrides = self.split_arguments(overrides, self.max_batch_size)
+        self.check_packing()
         self.validate_jobs([job for batch in self.overrides for job in batch])
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -126,6 +156,8 @@ class GrowlabSweeper(BasicSweeper):
 @dataclass
 class GrowlabSweeperConf(BasicSweeperConf):
     _target_: str = "hydra_plugins.growlab_sweeper.growlab_sweeper.GrowlabSweeper"
+    # Runs per launched job (one process, one SLURM array task); see the module docstring.
+    runs_per_job: Any = 1
 
 
 ConfigStore.instance().store(

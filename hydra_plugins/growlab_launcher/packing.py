@@ -1,0 +1,129 @@
+"""Hydra's submitit launchers (SLURM and local), able to pack several runs into one job.
+
+With `hydra.sweeper.runs_per_job=K` (set by growlab's sweeper) each submitted job, one task of
+a SLURM job array, runs K runs of the sweep one after the other in one process: start-up, data
+loading and scheduling are paid once per K runs. Every run keeps its own directory, summary and
+Hydra job number, exactly as if it had been launched alone. With K = 1 these are Hydra's own
+launchers.
+
+Requeue (time limit, preemption, `scancel --signal=USR2`): submitit asks the pack to
+checkpoint, the pack hands back itself with the results of the runs it has finished, and the
+requeued task skips those and starts the interrupted run again, which resumes from its
+`checkpoints/last.pt`.
+
+(No `from __future__ import annotations`: Hydra instantiates plugins by dataclass config.)
+"""
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, filter_overrides
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
+    BaseSubmititLauncher,
+    LocalLauncher,
+    SlurmLauncher,
+)
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+RunArgs = tuple[list[str], str, int, str, dict[type, Singleton]]
+
+
+class Pack:
+    """Runs of a sweep, one after the other in one submitit job."""
+
+    def __init__(self, launcher: BaseSubmititLauncher, runs: list[RunArgs]) -> None:
+        self.launcher = launcher
+        self.runs = runs
+        self.finished: dict[int, JobReturn] = {}
+
+    def __call__(self) -> list[JobReturn]:
+        for index, run in enumerate(self.runs):
+            if index in self.finished:
+                log.info("pack: job #%d finished before the requeue; skipped", run[2])
+                continue
+            self.finished[index] = self.launcher(*run)
+        return [self.finished[i] for i in range(len(self.runs))]
+
+    def checkpoint(self) -> Any:
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self)
+
+
+class PackingLauncher(BaseSubmititLauncher):
+    """A submitit launcher that submits `runs_per_job` runs per job (1: Hydra's behaviour)."""
+
+    runs_per_job: int = 1
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        if self.runs_per_job <= 1:
+            return super().launch(job_overrides, initial_job_idx)
+        assert self.config is not None
+        runs: list[RunArgs] = []
+        for offset, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + offset
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            runs.append(
+                (
+                    list(overrides),
+                    "hydra.sweep.dir",
+                    idx,
+                    f"job_id_for_{idx}",
+                    Singleton.get_state(),
+                )
+            )
+        k = self.runs_per_job
+        packs = [Pack(self, runs[i : i + k]) for i in range(0, len(runs), k)]
+        log.info(
+            "submitit '%s': %d runs packed into %d jobs of up to %d runs, sweep output dir: %s",
+            self._EXECUTOR,
+            len(runs),
+            len(packs),
+            k,
+            self.config.hydra.sweep.dir,
+        )
+        executor = self._executor()
+        with executor.batch():
+            jobs = [executor.submit(pack) for pack in packs]
+        return [result for job in jobs for result in job.results()[0]]
+
+    def _executor(self) -> Any:
+        """submitit's executor with the launcher's parameters, as Hydra's `launch` builds it."""
+        import submitit
+
+        assert self.config is not None
+        init_keys = {"submitit_folder", "max_num_timeout"}
+        init = {"folder": self.params["submitit_folder"]}
+        if "max_num_timeout" in self.params:
+            init[f"{self._EXECUTOR}_max_num_timeout"] = self.params["max_num_timeout"]
+        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **init)
+        base = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(
+            **{
+                key if key in base else f"{self._EXECUTOR}_{key}": value
+                for key, value in self.params.items()
+                if key not in init_keys
+            }
+        )
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep:
+            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
+        return executor
+
+
+class PackingSlurmLauncher(PackingLauncher, SlurmLauncher):
+    pass
+
+
+class PackingLocalLauncher(PackingLauncher, LocalLauncher):
+    pass
