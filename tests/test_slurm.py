@@ -202,3 +202,83 @@ def slurm_job_of(run_dir: Path) -> str:
                     return line.rsplit("slurm job ", 1)[1].split()[0]
         time.sleep(0.2)
     raise AssertionError(f"no slurm job id logged in {run_dir}")
+
+
+def test_a_packed_sweep_runs_three_runs_in_each_array_task(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    result = run_sweep(
+        sweep,
+        "seed=0,1,2,3,4,5",
+        "depth=2",
+        "train.epochs_per_stage=1",
+        "hydra.sweeper.runs_per_job=3",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summaries = [json.loads((r / "summary.json").read_text()) for r in run_dirs(sweep)]
+    assert len(summaries) == 6 and all(s["status"] == "completed" for s in summaries)
+    by_job = {s["seed"]: s["slurm_job_id"] for s in summaries}
+    assert by_job[0] == by_job[1] == by_job[2] != by_job[3] == by_job[4] == by_job[5]
+    array = {s["slurm_array_job_id"] for s in summaries}
+    assert len(array) == 1 and None not in array
+    # SLURM's accounting: one array of exactly two tasks, both completed.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        states = sacct_states(list(array))
+        tasks = {k: v for k, v in states.items() if k.startswith(f"{next(iter(array))}_")}
+        if len(tasks) == 2 and set(tasks.values()) == {"COMPLETED"}:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"sacct does not show two completed array tasks: {states}")
+
+
+def test_a_requeued_pack_skips_its_finished_run_and_resumes_the_interrupted_one(
+    tmp_path,
+) -> None:
+    sweep = tmp_path / "sweep"
+    # One pack of two identical runs: the first finishes, the second is interrupted, requeued
+    # and must end exactly as the first did.
+    overrides = [
+        "data=fashion_mnist",
+        "model.width=32",
+        "depth=2",
+        "train.epochs_per_stage=3",
+        "train.checkpoint_every_epochs=1,1",
+        "hydra.sweeper.runs_per_job=2",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    proc = subprocess.Popen(
+        sweep_command(sweep, *overrides),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not list(sweep.glob("1_*/metrics.jsonl")):
+            time.sleep(0.2)
+        first, victim = sorted(sweep.glob("0_*"))[0], sorted(sweep.glob("1_*"))[0]
+        wait_for_rows(victim / "metrics.jsonl", 2, timeout=120)
+        finished = {name: (first / name).read_bytes() for name in ("summary.json", "growlab.log")}
+        job_id = slurm_job_of(victim)
+        assert job_id == slurm_job_of(first)  # both runs in one array task
+        signalled = time.time()
+        subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
+        while "resuming from" not in (victim / "growlab.log").read_text():
+            assert time.time() - signalled < 180, "the requeued pack never resumed its run"
+            time.sleep(0.2)
+        output, _ = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output[-3000:]
+    # The finished run was skipped, not run again: its files are untouched.
+    assert {name: (first / name).read_bytes() for name in finished} == finished
+    resumed, reference = (json.loads((d / "summary.json").read_text()) for d in (victim, first))
+    assert resumed["status"] == "completed" and resumed["resumes"] == 1
+    assert without_timing(resumed["stages"]) == without_timing(reference["stages"])
+    assert without_timing(read_metrics(victim / "metrics.jsonl")) == without_timing(
+        read_metrics(first / "metrics.jsonl")
+    )
