@@ -4,6 +4,7 @@ never stops the others: the sweep's last line and exit status count them."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from conftest import run_cli
 
@@ -65,3 +66,44 @@ def test_a_diverging_job_does_not_stop_the_sweep_and_is_counted(tmp_path) -> Non
     assert statuses == ["completed", "completed", "diverged", "diverged"]
     last = result.stdout.strip().splitlines()[-1]
     assert "2 of 4 runs completed" in last and "2 diverged" in last
+
+
+JOBS = [
+    ["strategy=identity-insert", "depth=4", "seed=3"],
+    ["strategy=identity-insert", "depth=2", "seed=1", "model.width=32"],
+    ["model=cnn", "strategy=conv-multiplicative", "optimizer.lr=0.01", "+optimizer.eps=1e-7"],
+    ["data=blobs", "++train.max_loss=5", "hydra.job.name=other", "train.epochs_per_stage=1"],
+    ["experiment=seed000_greedy_mlp", "depth=3", "train.batch_size=64"],
+    ["debug=fast", "strategy=from-scratch", "seed=2", "strategy.name=renamed"],
+]
+
+
+def resolved_task_config(cfg: Any) -> dict:
+    from omegaconf import OmegaConf
+
+    container = OmegaConf.to_container(cfg, resolve=False)
+    container.pop("hydra")
+    return OmegaConf.to_container(OmegaConf.create(container), resolve=True)
+
+
+def test_composing_once_per_group_choice_gives_hydras_own_job_configs(tmp_path) -> None:
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.growlab_sweeper.composition import ComposeOncePerGroupChoice
+
+    hydra_loader = ConfigLoaderImpl(
+        config_search_path=create_config_search_path("pkg://growlab.conf")
+    )
+    master = hydra_loader.load_configuration(
+        "config", [f"hydra.sweep.dir={tmp_path}", "hydra.job.chdir=false"], RunMode.MULTIRUN
+    )
+    ours = ComposeOncePerGroupChoice(hydra_loader)
+    for job in [*JOBS, *JOBS[::-1]]:  # the second pass reads the cache
+        expected = hydra_loader.load_sweep_config(master, list(job))
+        got = ours.load_sweep_config(master, list(job))
+        assert OmegaConf.to_yaml(got) == OmegaConf.to_yaml(expected), job
+        assert resolved_task_config(got) == resolved_task_config(expected), job
+    assert len(ours._composed) == len(JOBS) - 1  # the first two jobs share their group choice

@@ -17,7 +17,6 @@ loads them without `sys.modules`, so no `from __future__ import annotations` her
 could not resolve string annotations.)
 """
 
-import copy
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -25,12 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+
+from hydra_plugins.growlab_sweeper.composition import ComposeOncePerGroupChoice
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,14 @@ class GrowlabSweeper(BasicSweeper):
     def __init__(self, max_batch_size: Any = None, params: Any = None, runs_per_job: Any = 1):
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.runs_per_job = runs_per_job
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        """The launcher (and every process it starts) composes each group choice once."""
+        loader = ComposeOncePerGroupChoice(hydra_context.config_loader)
+        context = HydraContext(config_loader=loader, callbacks=hydra_context.callbacks)  # type: ignore[arg-type]
+        super().setup(hydra_context=context, task_function=task_function, config=config)
 
     def check_packing(self) -> None:
         """`runs_per_job` must be a positive int and the launcher able to pack (or local)."""
@@ -99,26 +108,10 @@ class GrowlabSweeper(BasicSweeper):
             raise SystemExit(EXIT_REFUSED)
 
     def compose_jobs(self, jobs: Sequence[Sequence[str]]) -> Iterator[DictConfig]:
-        """Each job's config, as Hydra composes it, paying composition once per distinct choice
-        of config groups: the other overrides are applied afterwards, as Hydra itself does."""
+        """Each job's config as Hydra composes it, composition paid once per group choice."""
         assert self.config is not None and self.hydra_context is not None
-        loader = self.hydra_context.config_loader
-        repository = loader.repository  # type: ignore[attr-defined]
-        parser = OverridesParser.create(config_loader=loader)
-        composed: dict[tuple[str, ...], DictConfig] = {}
         for overrides in jobs:
-            parsed = parser.parse_overrides(list(overrides))
-            shape = [
-                o
-                for o in parsed
-                if o.is_hydra_override() or repository.group_exists(o.key_or_group)
-            ]
-            key = tuple(o.input_line for o in shape)
-            if key not in composed:
-                composed[key] = loader.load_sweep_config(self.config, list(key))
-            cfg = copy.deepcopy(composed[key])
-            ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if o not in shape], cfg)
-            yield cfg
+            yield self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
 
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None
