@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import random
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +59,33 @@ def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_last(run_dir: Path, payload: dict[str, Any]) -> None:
-    _save(payload, run_dir / "checkpoints" / LAST)
+class BackgroundWriter:
+    """Writes checkpoints on a background thread, so the next epoch trains while one is written.
+
+    The payload is copied first (training goes on updating the tensors it refers to). At most
+    one write is in flight, and each is atomic, so a crash at any moment leaves the previous
+    complete file. `wait()` returns once the last write is on disk and re-raises its error;
+    call it before writing anything that must not get ahead of the checkpoint.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="growlab-checkpoint")
+        self._pending: Future[None] | None = None
+
+    def save(self, payload: dict[str, Any], path: Path) -> None:
+        self.wait()
+        self._pending = self._pool.submit(_save, copy.deepcopy(payload), path)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown()
 
 
 def load_last(run_dir: Path) -> dict[str, Any] | None:

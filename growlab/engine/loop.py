@@ -50,12 +50,14 @@ class Run(RunBase):
                     log.error("diverged: %s", self.error)
                     break
                 self.end_stage()
+            if self.status == "running":
+                self.status = "completed"
+                self.save_final_model()
+            self.save_last()
+            self.checkpoints.wait()
         finally:
             self.bar.close()
-        if self.status == "running":
-            self.status = "completed"
-            self.save_final_model()
-        self.save_last()
+            self.checkpoints.close()
         # Written last: a `completed` summary means every output of the run is on disk.
         result = self.write_summary()
         self.logger.finish(result)

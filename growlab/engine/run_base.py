@@ -50,6 +50,7 @@ class RunBase:
         self.metrics = MetricsFile(run_dir / "metrics.jsonl")
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.started = time.perf_counter()
+        self.checkpoints = ckpt.BackgroundWriter()
         torch.manual_seed(cfg.seed)
         self.data = load_data(cfg.data).to(self.device)
         self.num_classes = self.data.num_classes
@@ -184,11 +185,11 @@ class RunBase:
         return result
 
     def save_last(self) -> None:
+        """`checkpoints/last.pt`, written in the background (see ckpt.BackgroundWriter)."""
         self.progress.wall_s += time.perf_counter() - self.started
         self.started = time.perf_counter()
         net = self.net
-        ckpt.save_last(
-            self.run_dir,
+        self.checkpoints.save(
             {
                 "arch": net.arch,
                 "model": net.state_dict(),
@@ -201,6 +202,7 @@ class RunBase:
                 "metrics_rows": self.metrics.rows,
                 "config": self.config,
             },
+            self.run_dir / "checkpoints" / ckpt.LAST,
         )
 
     def save_final_model(self) -> None:
