@@ -22,7 +22,7 @@ from growlab.growth.nets import GrowableNet, build_network, initial_arch
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"
-SECTIONS = ("roofline", "tutorial", "stage_cost", "sweep")
+SECTIONS = ("startup", "roofline", "tutorial", "stage_cost", "sweep", "slurm")
 
 # Seed 000's procedure, as growlab overrides (the tutorial baseline hard-codes the same values).
 TUTORIAL_OVERRIDES = [
