@@ -1,0 +1,169 @@
+"""Every figure growlab records, checked against its definition on cases whose answer is known:
+`improved`, training FLOPs with a frozen prefix, `best_test_acc`, preservation through the stage
+loop, split hygiene for every built-in data set, and the objective's boundary."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAST, compose_cfg, run_in_process
+
+from growlab.data import load_data
+from growlab.growth import objectives
+from growlab.growth.objectives import Classification
+
+
+def test_improved_compares_validation_losses_and_never_test_losses(tmp_path, monkeypatch) -> None:
+    # Stage 2 lowers the validation loss while the test loss rises; stage 3 the other way.
+    val_losses, test_losses = iter([1.0, 0.5, 0.7]), iter([1.0, 1.2, 0.3])
+
+    def scripted(self: Classification, trainer: object) -> dict[str, float]:
+        return {
+            "test_acc": 0.5,
+            "test_loss": next(test_losses),
+            "val_acc": 0.5,
+            "val_loss": next(val_losses),
+        }
+
+    monkeypatch.setattr(Classification, "stage_metrics", scripted)
+    summary = run_in_process([*FAST, "train.epochs_per_stage=1"], tmp_path / "run")
+    assert [s["improved"] for s in summary["stages"]] == [None, True, False]
+
+
+def mlp_forward_flops(width: int, depth: int, inputs: int = 64, classes: int = 10) -> int:
+    """Multiply-adds x 2 of the digits MLP: inputs->width, (depth-1) x width->width, head."""
+    return 2 * (inputs * width + (depth - 1) * width * width + width * classes)
+
+
+def test_training_flops_count_backward_only_from_the_first_trainable_block(tmp_path) -> None:
+    width, epochs = 16, 2
+    summary = run_in_process(
+        [*FAST, "strategy=freeze-all-but-new", f"model.width={width}"], tmp_path / "run"
+    )
+    n_train = len(load_data(compose_cfg(FAST).data).x_train)
+    cumulative = 0
+    for record in summary["stages"]:
+        depth = record["depth"]
+        total = mlp_forward_flops(width, depth)
+        assert record["flops_per_sample"] == total
+        # Stage k of freeze-all-but-new trains the newest block and the head: the blocks
+        # before it are frozen, so the backward pass (2 x forward) starts at the new block.
+        frozen = mlp_forward_flops(width, depth - 1) - 2 * width * 10 if depth > 1 else 0
+        cumulative += epochs * n_train * (total + 2 * (total - frozen))
+        assert record["cum_train_flops"] == cumulative
+    assert summary["train_flops"] == cumulative
+
+
+def test_best_test_acc_is_the_highest_stage_accuracy_and_test_acc_the_last(tmp_path) -> None:
+    summary = run_in_process([*FAST, "model.width=16"], tmp_path / "run")
+    accs = [s["test_acc"] for s in summary["stages"]]
+    assert len(set(accs)) > 1  # otherwise max and min could not be told apart
+    assert summary["best_test_acc"] == max(accs)
+    assert summary["test_acc"] == accs[-1]
+
+
+# Preservation through the stage loop: growth must leave the network's outputs unchanged in
+# eval mode. With identity weights, ReLU on non-negative inputs, BatchNorm at mean 0 / variance
+# 1 - eps and a LayerNorm residual branch starting at 0, every operation is exact in floating
+# point, so the recorded error is exactly 0.
+PRESERVING = [
+    (strategy, model, norm, position)
+    for strategy, models in (("identity-insert", ("mlp", "cnn")), ("conv-multiplicative", ("cnn",)))
+    for model in models
+    for norm in ("none", "batch", "layer")
+    for position in (1, 2)
+]
+
+
+@pytest.mark.parametrize(("strategy", "model", "norm", "position"), PRESERVING)
+def test_preserving_growth_is_exact_through_the_stage_loop(
+    tmp_path: Path, strategy: str, model: str, norm: str, position: int
+) -> None:
+    summary = run_in_process(
+        [
+            "debug=fast",
+            f"strategy={strategy}",
+            f"model={model}",
+            f"model.norm={norm}",
+            "model.width=8",
+            "train.start_depth=2",
+            "train.epochs_per_stage=1",
+            f"strategy.position={position}",
+        ],
+        tmp_path / "run",
+    )
+    grown = [s for s in summary["stages"] if s["phase"] == "grow"]
+    assert grown and all(s["inserted_at"] == position for s in grown)
+    assert [s["preservation_error"] for s in grown] == [0.0] * len(grown)
+    # The shock agrees: the validation loss right after growth is the one right before it.
+    assert all(s["shock"]["loss_after"] == s["shock"]["loss_before"] for s in grown)
+
+
+def row_hashes(x: torch.Tensor) -> list[str]:
+    flat = x.reshape(len(x), -1).numpy()
+    return [hashlib.sha1(row.tobytes()).hexdigest() for row in flat]
+
+
+SPLIT_DATA = [
+    ("digits", 1797, None),
+    ("blobs", None, None),
+    ("mnist1d", None, None),
+    ("fashion_mnist", 60000, 10000),
+]
+
+
+@pytest.mark.parametrize(("name", "train_and_val", "test"), SPLIT_DATA)
+def test_train_validation_and_test_rows_are_disjoint_and_add_up(
+    name: str, train_and_val: int | None, test: int | None
+) -> None:
+    cfg = compose_cfg([f"data={name}"]).data
+    from growlab.config import DatasetName
+    from growlab.data.builtin import LOADERS
+
+    raw_train, _, raw_test, _ = LOADERS[DatasetName(name)](cfg)
+    splits = load_data(cfg)
+    if train_and_val is None:  # digits' own train/test split is checked as a whole below
+        train_and_val = len(raw_train)
+    if name == "digits":
+        assert len(raw_train) + len(raw_test) == train_and_val
+        train_and_val = len(raw_train)
+    assert len(splits.x_train) + len(splits.x_val) == len(raw_train) == train_and_val
+    assert len(splits.x_test) == len(raw_test) == (test or len(raw_test))
+    assert len(splits.x_val) == pytest.approx(cfg.val_fraction * len(raw_train), abs=10)
+    hashes = {s: row_hashes(getattr(splits, f"x_{s}")) for s in ("train", "val", "test")}
+    # Rows that occur more than once in the source may legitimately land in two splits.
+    counts = Counter(h for rows in hashes.values() for h in rows)
+    duplicated = {h for h, n in counts.items() if n > 1}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        shared = set(hashes[a]) & set(hashes[b])
+        assert shared <= duplicated
+        assert len(shared) <= 0.002 * len(hashes[b]), (a, b, len(shared))
+    y = torch.cat([splits.y_train, splits.y_val, splits.y_test]).numpy()
+    assert np.array_equal(np.unique(y), np.arange(splits.num_classes))
+
+
+def test_the_autoencoders_classifier_never_changes_the_grown_network(tmp_path, monkeypatch) -> None:
+    seen: list[bool] = []
+    fit = objectives.Reconstruction.stage_metrics
+
+    def checked(self: objectives.Reconstruction, trainer: object) -> dict:
+        net = trainer.net  # type: ignore[attr-defined]
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        grads = [p.requires_grad for p in net.parameters()]
+        result = fit(self, trainer)
+        after = net.state_dict()
+        seen.append(all(torch.equal(before[k], after[k]) for k in before))
+        assert [p.requires_grad for p in net.parameters()] == grads
+        return result
+
+    monkeypatch.setattr(objectives.Reconstruction, "stage_metrics", checked)
+    summary = run_in_process(
+        [*FAST, "strategy=greedy-autoencoder", "train.epochs_per_stage=1"], tmp_path / "run"
+    )
+    assert summary["status"] == "completed"
+    assert seen and all(seen)
