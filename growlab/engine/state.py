@@ -36,6 +36,7 @@ def summary(
         "data": config["data.name"],
         "seed": config["seed"],
         "depth": config["depth"],
+        "width": stages[-1].get("width") if stages else None,
         "start_depth": config["train.start_depth"],
         "epochs_per_stage": config["train.epochs_per_stage"],
         **fields,
