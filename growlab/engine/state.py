@@ -55,7 +55,8 @@ def summary(
 
 def stage_line(record: dict[str, Any], previous: dict[str, Any] | None, n_stages: int) -> str:
     line = (
-        f"stage {record['stage'] + 1}/{n_stages} [{record['phase']}] depth {record['depth']}: "
+        f"stage {record['stage'] + 1}/{n_stages} [{record['phase']}] depth {record['depth']} "
+        f"width {record.get('width')}: "
         f"test_acc {record['test_acc']:.4f} val_loss {record['val_loss']:.4f}"
     )
     if record["preservation_error"] is not None:
