@@ -120,7 +120,8 @@ class WidthGrowthStrategy(GrowthStrategy):
             # Block index+1's op was already widened once, as block index's next layer.
             for old, new in widen_block(net, index, units).items():
                 first = origin.pop(old, old)
-                moved[first] = origin[new] = new
+                moved[first] = new
+                origin[new] = first
         return Growth(None, moved)
 
     def set_trainable(self, net: GrowableNet, phase: str, new_index: int | None) -> None:
