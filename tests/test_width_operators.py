@@ -94,7 +94,8 @@ def test_net2wider_divides_outgoing_weights_among_copies() -> None:
     head = net.head.weight.detach()
     assert torch.allclose(head[:, :12], head_before / 2)
     # Each new column equals the (halved) column of the unit it copies.
-    source = [int((net.blocks[0].op.weight[12 + j] == net.blocks[0].op.weight[:12]).all(1).nonzero()) for j in range(12)]  # fmt: skip
+    fan_in = net.blocks[0].op.weight.detach()
+    source = [int((fan_in[12 + j] == fan_in[:12]).all(1).nonzero()) for j in range(12)]
     assert sorted(source) == list(range(12))
     assert torch.equal(head[:, 12:], head[:, source])
 
