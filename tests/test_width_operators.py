@@ -208,6 +208,7 @@ def test_bad_widths_are_refused_naming_the_value() -> None:
         (["strategy.widen_by=0"], "strategy.widen_by=0"),
         (["strategy.noise=-1"], "strategy.noise=-1"),
         (["model=backbone"], "needs model=mlp|cnn, got model=backbone"),
+        (["strategy.from_width=8"], "strategy.from_width=8 differs from model.width=16"),
     ]
     for overrides, named in cases:
         cfg = compose_cfg(["strategy=net2wider", "model.width=16", *overrides])

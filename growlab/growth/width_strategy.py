@@ -81,6 +81,11 @@ class WidthGrowthStrategy(GrowthStrategy):
             raise ConfigError(
                 f"strategy.position={self.position} means nothing for width growth; valid: null"
             )
+        if self.from_width != model["width"]:
+            raise ConfigError(
+                f"strategy.from_width={self.from_width} differs from model.width={model['width']}; "
+                "valid: ${model.width} (growth starts from the model's width)"
+            )
         self._check_widths(cfg.depth)
 
     def _check_widths(self, depth: int) -> None:
