@@ -124,7 +124,10 @@ def _check_strategy(cfg: Any) -> None:
         raise
     except (InstantiationException, TypeError, ValueError) as exc:
         name = cfg.strategy.name
-        raise ConfigError(f"strategy={name} cannot be built: {_reason(exc)}") from None
+        # A key the strategy or its operator does not take: Hydra's first line names only the
+        # class, the TypeError it wraps names the key.
+        cause = exc.__cause__ if isinstance(exc.__cause__, TypeError) else exc
+        raise ConfigError(f"strategy={name} cannot be built: {_reason(cause)}") from None
     strategy.check(cfg)
 
 

@@ -214,6 +214,10 @@ def test_bad_widths_are_refused_naming_the_value() -> None:
         cfg = compose_cfg(["strategy=net2wider", "model.width=16", *overrides])
         with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("|", r"\|")):
             validate(cfg, environment=False)
+    # What a sweep mixing depth and width strategies gives a depth strategy (see __main__).
+    cfg = compose_cfg(["strategy=from-scratch", "++strategy.final_width=64"])
+    with pytest.raises(ConfigError, match="unexpected keyword argument 'final_width'"):
+        validate(cfg, environment=False)
     cfg = compose_cfg(["strategy=gradmax-widen", "strategy.gradmax_batches=0"])
     with pytest.raises(ConfigError, match="strategy.gradmax_batches=0"):
         validate(cfg, environment=False)
