@@ -95,7 +95,10 @@ def _param(module: nn.Module, name: str, value: torch.Tensor, moved: Moved) -> N
 
 def _extend(old: torch.Tensor, source: torch.Tensor | None, fresh: float, k: int) -> torch.Tensor:
     """A per-unit vector with k more entries: copies of `source` units, else `fresh`."""
-    extra = old[source] if source is not None else torch.full((k,), fresh, dtype=old.dtype)
+    if source is not None:
+        extra = old[source.to(old.device)]
+    else:
+        extra = torch.full((k,), fresh, dtype=old.dtype)
     return torch.cat([old.detach(), extra.to(old.device)])
 
 
