@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     match = abs(acc - record["test_acc"]) <= 1e-6
     how = "whole model" if args.whole_model else "config + state_dict"
     print(
-        f"{args.run_dir} stage {record['stage']} depth {record['depth']} ({how}): "
+        f"{args.run_dir} stage {record['stage']} depth {record['depth']} "
+        f"width {record.get('width')} ({how}): "
         f"test_acc {acc:.6f}, recorded {record['test_acc']:.6f} "
         f"-> {'reproduced' if match else 'MISMATCH'}"
     )
