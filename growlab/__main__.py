@@ -131,7 +131,20 @@ def cli() -> None:
     if extra and not given:  # a hydra.searchpath on the command line wins
         paths = ",".join(f"file://{Path(p).expanduser().absolute()}" for p in extra)
         sys.argv.append(f"hydra.searchpath=[{paths}]")
+    sys.argv[1:] = strategy_keys_for_sweep(sys.argv[1:])
     main()
+
+
+def strategy_keys_for_sweep(args: list[str]) -> list[str]:
+    """In a sweep over strategies, Hydra first composes one config with the default strategy
+    (hydra#283), which lacks other strategies' keys (`strategy.final_width`); those overrides
+    are given as `++strategy.<key>`, so that first config accepts them and every job's own
+    strategy schema still checks them (a strategy without the key is refused before any run)."""
+    sweeping = any(a in ("-m", "--multirun") for a in args)
+    swept = any(a.startswith("strategy=") and "," in a and "[" not in a for a in args)
+    if not (sweeping and swept):
+        return args
+    return [f"++{a}" if a.startswith("strategy.") else a for a in args]
 
 
 if __name__ == "__main__":

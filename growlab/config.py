@@ -125,6 +125,26 @@ class StrategyConfig:
 
 
 @dataclass
+class WidthStrategyConfig(StrategyConfig):
+    """A growlab.growth.width_strategy.WidthGrowthStrategy: widen blocks at a fixed depth."""
+
+    _target_: str = "growlab.growth.width_strategy.WidthGrowthStrategy"
+    trainable: TrainableSet = TrainableSet.all
+    # The width growth starts from; the YAML files set it to ${model.width}.
+    from_width: int = MISSING
+    # Final width of every widened block (null: twice model.width).
+    final_width: int | None = None
+    # Units (neurons or channels) added to each widened block per growth (null: model.width).
+    widen_by: int | None = None
+    # Blocks to widen, 0 = the first hidden block (null: all).
+    layers: list[int] | None = None
+    # Net2Wider's symmetry-breaking noise (x the std of the layer's weights; 0: exact copies).
+    noise: float = 0.0
+    # Training batches GradMax computes its gradient matrix on.
+    gradmax_batches: int = 1
+
+
+@dataclass
 class AdamConfig:
     _target_: str = "torch.optim.Adam"
     _partial_: bool = True
@@ -221,6 +241,7 @@ SCHEMAS: dict[str, type] = {
     "schema_data_torchvision": TorchvisionDataConfig,
     "schema_data_flowers102": Flowers102Config,
     "schema_strategy": StrategyConfig,
+    "schema_strategy_width": WidthStrategyConfig,
     "schema_optimizer_adam": AdamConfig,
     "schema_optimizer_sgd": SGDConfig,
     "schema_logger": LoggerConfig,

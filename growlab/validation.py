@@ -80,6 +80,10 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("data.image_size", _at_least(1), "an integer >= 1"),
     ("strategy.finetune_epochs", _at_least(0), "an integer >= 0"),
     ("strategy.finetune_lr_factor", _positive, "a finite number > 0"),
+    ("strategy.final_width", _optional(_at_least(1)), "null or an integer >= 1"),
+    ("strategy.widen_by", _optional(_at_least(1)), "null or an integer >= 1"),
+    ("strategy.noise", _at_least(0), "a finite number >= 0"),
+    ("strategy.gradmax_batches", _at_least(1), "an integer >= 1"),
     ("strategy.objective.classifier_epochs", _optional(_at_least(0)), "null or an integer >= 0"),
     ("optimizer.lr", _positive, "a finite number > 0"),
     ("optimizer.weight_decay", _at_least(0), "a finite number >= 0"),
@@ -120,7 +124,10 @@ def _check_strategy(cfg: Any) -> None:
         raise
     except (InstantiationException, TypeError, ValueError) as exc:
         name = cfg.strategy.name
-        raise ConfigError(f"strategy={name} cannot be built: {_reason(exc)}") from None
+        # A key the strategy or its operator does not take: Hydra's first line names only the
+        # class, the TypeError it wraps names the key.
+        cause = exc.__cause__ if isinstance(exc.__cause__, TypeError) else exc
+        raise ConfigError(f"strategy={name} cannot be built: {_reason(cause)}") from None
     strategy.check(cfg)
 
 

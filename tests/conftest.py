@@ -63,7 +63,7 @@ def grow(net: Any, operator: Any, position: int | None = None) -> int:
     """Insert `operator`'s block as a strategy would; returns the index it went to."""
     from growlab.growth.strategies import GrowthStrategy
 
-    return GrowthStrategy("test", operator=operator, position=position).grow(net)
+    return GrowthStrategy("test", operator=operator, position=position).grow(net).index
 
 
 def set_trainable(net: Any, trainable: Any, index: int) -> None:

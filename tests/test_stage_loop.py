@@ -119,8 +119,9 @@ def test_optimizer_state_is_carried_only_when_asked(tmp_path, monkeypatch) -> No
     seen: list[int] = []
     original = run_base.carry_state
 
-    def spy(old, new):
-        carried = original(old, new)
+    def spy(old, new, moved=None):
+        carried = original(old, new, moved)
+        assert not moved  # inserting a block replaces no parameter
         seen.append(carried)
         # Carried moments are the very tensors the old optimizer had.
         for group in new.param_groups:

@@ -35,10 +35,12 @@ def rebuild_from_config(
     strategy = build_strategy(cfg.strategy)
     plan = strategy.plan(cfg.depth, cfg.train.start_depth, cfg.train.epochs_per_stage)
     start = strategy.initial_depth(cfg.depth, cfg.train.start_depth)
-    net = build_network(initial_arch(model_cfg, input_shape, num_classes, start))
+    net = build_network(
+        strategy.starting_arch(initial_arch(model_cfg, input_shape, num_classes, start))
+    )
     for step in plan[1 : stage + 1]:
         if step.phase == "grow":
-            strategy.grow(net)
+            strategy.grow(net)  # no data: a replay, the stage's weights are loaded next
     return net
 
 
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     match = abs(acc - record["test_acc"]) <= 1e-6
     how = "whole model" if args.whole_model else "config + state_dict"
     print(
-        f"{args.run_dir} stage {record['stage']} depth {record['depth']} ({how}): "
+        f"{args.run_dir} stage {record['stage']} depth {record['depth']} "
+        f"width {record.get('width')} ({how}): "
         f"test_acc {acc:.6f}, recorded {record['test_acc']:.6f} "
         f"-> {'reproduced' if match else 'MISMATCH'}"
     )

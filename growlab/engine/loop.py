@@ -28,8 +28,8 @@ from growlab.engine.training import (
     max_output_change,
     train_epoch,
 )
-from growlab.growth.nets import count_params
-from growlab.growth.strategies import StagePlan
+from growlab.growth.nets import block_widths, count_params
+from growlab.growth.strategies import Growth, StagePlan
 
 log = logging.getLogger("growlab")
 
@@ -73,18 +73,18 @@ class Run(RunBase):
             "preservation_error": None,
             "shock": None,
         }
-        index = None
+        growth = Growth(None)
         if plan.phase == "grow":
             before = self.current_val()
             probe_before = self.probe_outputs()
-            index = self.strategy.grow(self.net)
+            growth = self.strategy.grow(self.net, self.growth_data())
             self.progress.last_val = None
             probe_after = self.probe_outputs()
             after = self.current_val()
             operator = self.strategy.operator
             if operator is not None and operator.preserves_function:
                 record["preservation_error"] = max_output_change(probe_before, probe_after)
-            record["inserted_at"] = index
+            record["inserted_at"] = growth.index
             record["shock"] = {
                 "acc_before": before.acc,
                 "acc_after": after.acc,
@@ -95,11 +95,11 @@ class Run(RunBase):
         else:
             record["start_loss"] = self.current_val().loss
         if plan.phase != "train":
-            self.strategy.set_trainable(self.net, plan.phase, index)
+            self.strategy.set_trainable(self.net, plan.phase, growth.index)
             factor = self.strategy.finetune_lr_factor if plan.phase == "finetune" else 1.0
-            self.new_optimizer(factor)
+            self.new_optimizer(factor, growth.moved)
         if plan.phase == "grow":
-            self.record({"event": "growth", "depth": self.net.depth, **record})
+            self.record({"event": "growth", "depth": self.net.depth, **self.widths(), **record})
         if self.progress.start_loss is None:
             self.progress.start_loss = record["start_loss"]
         record.update(
@@ -151,6 +151,11 @@ class Run(RunBase):
                 self.save_last()
         return None
 
+    def widths(self) -> dict[str, Any]:
+        """The hidden width (the widest block) and each block's width."""
+        widths = block_widths(self.net.arch)
+        return {"width": max(widths), "widths": widths}
+
     def end_stage(self) -> None:
         """The objective's metrics, a stage record, checkpoints and the updated summary."""
         t0 = time.perf_counter()
@@ -161,6 +166,7 @@ class Run(RunBase):
         total, trainable = count_params(self.net)
         record.update(
             depth=self.net.depth,
+            **self.widths(),
             **metrics,
             params_total=total,
             params_trainable=trainable,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -31,15 +32,36 @@ def build_optimizer(cfg: Any, net: nn.Module, lr_factor: float = 1.0) -> torch.o
     return optimizer_factory(cfg.optimizer)(params, lr=cfg.optimizer.lr * lr_factor)
 
 
-def carry_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer) -> int:
-    """Give surviving parameters their per-parameter state (e.g. Adam moments) back."""
+def carry_state(
+    old: torch.optim.Optimizer,
+    new: torch.optim.Optimizer,
+    moved: Mapping[nn.Parameter, nn.Parameter] | None = None,
+) -> int:
+    """Give surviving parameters their per-parameter state (e.g. Adam moments) back.
+
+    `moved` maps a parameter replaced by a wider one (a widening) to its replacement: the old
+    coordinates (the leading corner) keep their state exactly, the new ones start at zero, and
+    per-parameter scalars (Adam's step) are kept, as in staged training (Shen et al., 2022)."""
+    replaced = {new_p: old_p for old_p, new_p in (moved or {}).items()}
     carried = 0
     for group in new.param_groups:
         for p in group["params"]:
             if p in old.state:
                 new.state[p] = old.state[p]
                 carried += 1
+            elif replaced.get(p) in old.state:
+                source = replaced[p]
+                new.state[p] = {k: _widened(v, source, p) for k, v in old.state[source].items()}
+                carried += 1
     return carried
+
+
+def _widened(value: Any, old: torch.Tensor, new: torch.Tensor) -> Any:
+    if not isinstance(value, torch.Tensor) or value.shape != old.shape or old.shape == new.shape:
+        return value.clone() if isinstance(value, torch.Tensor) else value
+    out = torch.zeros(new.shape, dtype=value.dtype, device=value.device)
+    out[tuple(slice(0, n) for n in old.shape)] = value
+    return out
 
 
 def resolve_device(name: str) -> torch.device:

@@ -31,6 +31,7 @@ from growlab.engine.training import (
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.growth.objectives import Objective
 from growlab.growth.strategies import build_strategy
+from growlab.growth.widening import GrowthData, Moved
 from growlab.tracking.loggers import SafeLogger
 
 log = logging.getLogger("growlab")
@@ -100,7 +101,9 @@ class RunBase:
             depth = self.strategy.initial_depth(self.cfg.depth, self.cfg.train.start_depth)
             model = OmegaConf.to_container(self.cfg.model, resolve=True, enum_to_str=True)
             out = self.objective.output_dim(self.data.input_shape, self.num_classes)
-            arch = initial_arch(model, self.data.input_shape, out, depth)
+            arch = self.strategy.starting_arch(
+                initial_arch(model, self.data.input_shape, out, depth)
+            )
             self.net = build_network(arch, load_weights=True).to(self.device)
             self.net.set_trainable(set(range(self.net.depth)), head=True, stem=True)
             self.optimizer = build_optimizer(self.cfg, self.net)
@@ -131,11 +134,19 @@ class RunBase:
         with torch.no_grad():
             return self.net(self.probe)
 
-    def new_optimizer(self, lr_factor: float) -> None:
+    def new_optimizer(self, lr_factor: float, moved: Moved | None = None) -> None:
+        """`moved`: parameters a widening replaced (old -> new), whose state is carried too."""
         old = self.optimizer
         self.optimizer = build_optimizer(self.cfg, self.net, lr_factor)
         if self.cfg.train.carry_optimizer_state:
-            carry_state(old, self.optimizer)
+            carry_state(old, self.optimizer, moved)
+
+    def growth_data(self) -> GrowthData:
+        """Training batches an operator may look at when it initialises what it grows."""
+        x, y = self.split("train")
+        return GrowthData(
+            x, self.objective.targets(x, y), self.cfg.train.batch_size, self.objective.loss
+        )
 
     def record_epoch(self, result: EpochResult, val: EpochResult) -> None:
         p = self.progress

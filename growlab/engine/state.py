@@ -37,6 +37,7 @@ def summary(
         "data": config["data.name"],
         "seed": config["seed"],
         "depth": config["depth"],
+        "width": stages[-1].get("width") if stages else None,
         "start_depth": config["train.start_depth"],
         "epochs_per_stage": config["train.epochs_per_stage"],
         **fields,
@@ -58,7 +59,8 @@ def summary(
 
 def stage_line(record: dict[str, Any], previous: dict[str, Any] | None, n_stages: int) -> str:
     line = (
-        f"stage {record['stage'] + 1}/{n_stages} [{record['phase']}] depth {record['depth']}: "
+        f"stage {record['stage'] + 1}/{n_stages} [{record['phase']}] depth {record['depth']} "
+        f"width {record.get('width')}: "
         f"test_acc {record['test_acc']:.4f} val_loss {record['val_loss']:.4f}"
     )
     if record["preservation_error"] is not None:

@@ -74,6 +74,12 @@ def build_block(spec: BlockSpec, model_cfg: dict[str, Any]) -> nn.Module:
     return GateBlock(spec, model_cfg) if spec["type"] == "gate" else Block(spec, model_cfg)
 
 
+def block_widths(arch: Arch) -> list[int]:
+    """Each hidden block's output width: its spec's `out` once widened, else model.width."""
+    width = arch["model"]["width"]
+    return [int(spec.get("out", spec.get("channels", width))) for spec in arch["blocks"]]
+
+
 def has_parameters(module: nn.Module) -> bool:
     return next(module.parameters(), None) is not None
 
@@ -85,7 +91,7 @@ class GrowableNet(nn.Module):
         self.arch = copy.deepcopy(arch)
         model_cfg = self.arch["model"]
         kind = ModelKind(model_cfg["name"])
-        width = model_cfg["width"]
+        width = block_widths(self.arch)[-1] if self.arch["blocks"] else model_cfg["width"]
         classes = self.arch["num_classes"]
         if kind is ModelKind.cnn:
             self.stem: nn.Module = nn.Identity()

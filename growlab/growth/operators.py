@@ -28,8 +28,8 @@ Model = Mapping[str, Any]
 
 
 @dataclass
-class GrowthOperator:
-    """Base of every operator; the class attributes are its declarations."""
+class OperatorBase:
+    """What every operator (inserting a block, or widening blocks) declares and records."""
 
     preserves_function: ClassVar[bool] = False
     # model kinds (model.name) and activations it works with; None: any
@@ -50,18 +50,23 @@ class GrowthOperator:
                     f"got {field}={model[key]}"
                 )
 
+    def config(self) -> dict[str, Any]:
+        """Its `_target_` and fields: what rebuilds the same operator from a checkpoint."""
+        cls = type(self)
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {"_target_": f"{cls.__module__}.{cls.__qualname__}", **fields}
+
+
+@dataclass
+class GrowthOperator(OperatorBase):
+    """Base of every operator that inserts a block; the class attributes are its declarations."""
+
     def make_block(self, model: Model) -> nn.Module:
         """A new block of the network's width, with PyTorch's initialisation."""
         raise NotImplementedError
 
     def initialise(self, block: nn.Module, model: Model) -> None:
         """Set the new block's weights for insertion (default: keep PyTorch's)."""
-
-    def config(self) -> dict[str, Any]:
-        """Its `_target_` and fields: what rebuilds the same operator from a checkpoint."""
-        cls = type(self)
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {"_target_": f"{cls.__module__}.{cls.__qualname__}", **fields}
 
     def spec(self, model: Model) -> BlockSpec:
         return {"type": "operator", "operator": self.config()}

@@ -14,9 +14,19 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from growlab.config import ConfigError, TrainableSet
-from growlab.growth.nets import GrowableNet
+from growlab.growth.nets import Arch, GrowableNet
 from growlab.growth.objectives import Classification, Objective
 from growlab.growth.operators import GrowthOperator
+from growlab.growth.widening import GrowthData, Moved
+
+
+@dataclass
+class Growth:
+    """What a growth changed: the index of an inserted block (None: none inserted), and the
+    parameters replaced by wider ones (old -> new), whose optimizer state can be carried."""
+
+    index: int | None
+    moved: Moved = field(default_factory=dict)
 
 
 @dataclass
@@ -52,6 +62,10 @@ class GrowthStrategy:
     def initial_depth(self, depth: int, start_depth: int) -> int:
         return start_depth if self.grows else depth
 
+    def starting_arch(self, arch: Arch) -> Arch:
+        """The architecture the run starts from, given the config's initial one."""
+        return arch
+
     def plan(self, depth: int, start_depth: int, epochs_per_stage: int) -> list[StagePlan]:
         later = "grow" if self.grows else "train"
         stages = depth - start_depth + 1
@@ -82,8 +96,9 @@ class GrowthStrategy:
                 "or null (before the head)"
             )
 
-    def grow(self, net: GrowableNet) -> int:
-        """Insert the operator's new block; returns the index it went to."""
+    def grow(self, net: GrowableNet, data: GrowthData | None = None) -> Growth:
+        """Insert the operator's new block at its index. `data`: training batches for
+        operators that look at data (None when replaying a growth to rebuild a checkpoint)."""
         assert self.operator is not None
         index = net.depth if self.position is None else self.position
         if not 1 <= index <= net.depth:
@@ -96,7 +111,7 @@ class GrowthStrategy:
         self.operator.initialise(block, model)
         device = next(net.parameters()).device
         net.insert(index, self.operator.spec(model), block.to(device))
-        return index
+        return Growth(index)
 
     def set_trainable(self, net: GrowableNet, phase: str, new_index: int | None) -> None:
         """After a growth, the configured set; otherwise (first stage, fine-tune) everything."""
@@ -108,13 +123,17 @@ class GrowthStrategy:
             net.set_trainable({new_index}, head=False)
 
 
+OPERATOR_SHORTHANDS = ("literal_seed_init", "noise", "gradmax_batches")
+
+
 def build_strategy(node: Any) -> GrowthStrategy:
     """The strategy object of a composed `strategy` config, operator and objective included."""
     config = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
     assert isinstance(config, dict)
-    # Kept as `strategy.literal_seed_init` for old command lines; the gate operator reads it
-    # through an interpolation in conf/strategy/conv-multiplicative.yaml.
-    config.pop("literal_seed_init", None)
+    # Operator fields also settable as `strategy.<name>` (literal_seed_init for old command
+    # lines): the strategy YAML passes them to its operator by interpolation.
+    for name in OPERATOR_SHORTHANDS:
+        config.pop(name, None)
     strategy = instantiate(config, _convert_="partial")
     if not isinstance(strategy, GrowthStrategy):
         raise ConfigError(

@@ -20,7 +20,7 @@ from growlab.report.aggregate import (
 from growlab.report.collect import RunRecord, is_number
 
 RUN_COLUMNS = [
-    "run", "status", "strategy", "operator", "model", "data", "depth", "seed", "test_acc",
+    "run", "status", "strategy", "operator", "model", "data", "depth", "width", "seed", "test_acc",
     "best_test_acc", "train_flops", "wall_s", "resumes", "n_stages", "params_total",
     "flops_per_sample", "max_preservation_error", "mean_shock_acc", "stages_helped",
     "stages_judged", "metric_rows", "error",
@@ -49,6 +49,7 @@ def run_row(run: RunRecord, extra_keys: list[str]) -> dict[str, Any]:
         "model": run.model,
         "data": run.data,
         "depth": run.depth,
+        "width": run.summary.get("width"),
         "seed": run.seed,
         "test_acc": run.summary.get("test_acc"),
         "best_test_acc": run.summary.get("best_test_acc"),

@@ -169,7 +169,7 @@ def bench_stage_cost(
     deep = growlab_net(cfg, data, depth=1, device=device)
     greedy = GrowthStrategy("freeze-all-but-new", operator=RandomBlock())
     for _ in range(deep_stage - 1):
-        greedy.set_trainable(deep, "grow", greedy.grow(deep))
+        greedy.set_trainable(deep, "grow", greedy.grow(deep).index)
     first, _ = epoch_fn(shallow, cache_bytes)
     cached, cache_build = epoch_fn(deep, cache_bytes)
     uncached, _ = epoch_fn(deep, 0)

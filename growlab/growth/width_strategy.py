@@ -1,0 +1,133 @@
+"""Width growth: at a fixed depth, widen blocks from model.width to final_width, widen_by units
+(neurons, or conv channels) per growth stage, with a width operator deciding the new units.
+
+With no operator the network starts at final_width and trains for as many epochs as the
+widening schedule (`from-scratch-wide`), the baseline a width-growth run is compared with.
+Everything trains after a widening: the old units' parameters are part of every widened tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from growlab.config import ConfigError, TrainableSet
+from growlab.growth.nets import Arch, GrowableNet
+from growlab.growth.strategies import Growth, GrowthStrategy, StagePlan
+from growlab.growth.widening import GrowthData, Moved, widen_block
+from growlab.growth.width_operators import WidthOperator
+
+
+@dataclass
+class WidthGrowthStrategy(GrowthStrategy):
+    operator: WidthOperator | None = None  # type: ignore[assignment]
+    trainable: TrainableSet = TrainableSet.all
+    # Width the growth starts from (conf/strategy/*-widen.yaml: ${model.width}).
+    from_width: int = 64
+    # Final width of every widened block; null: twice from_width.
+    final_width: int | None = None
+    # Units added to each widened block per growth stage; null: from_width.
+    widen_by: int | None = None
+    # Indices of the blocks to widen (0 = the first hidden block); null: all of them.
+    layers: list[int] | None = None
+
+    @property
+    def target_width(self) -> int:
+        return 2 * self.from_width if self.final_width is None else self.final_width
+
+    @property
+    def step(self) -> int:
+        return self.from_width if self.widen_by is None else self.widen_by
+
+    def initial_depth(self, depth: int, start_depth: int) -> int:
+        return depth
+
+    def plan(self, depth: int, start_depth: int, epochs_per_stage: int) -> list[StagePlan]:
+        growths = max(self.target_width - self.from_width, 0) // self.step
+        later = "grow" if self.grows else "train"
+        plan = [
+            StagePlan("train" if k == 0 else later, epochs_per_stage) for k in range(growths + 1)
+        ]
+        if self.finetune_epochs > 0:
+            plan.append(StagePlan("finetune", self.finetune_epochs))
+        return plan
+
+    def widened(self, depth: int) -> list[int]:
+        return list(range(depth)) if self.layers is None else sorted(self.layers)
+
+    def check(self, cfg: Any) -> None:
+        model = OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True)
+        assert isinstance(model, dict)
+        prefix = f"strategy={self.name}: "
+        try:
+            self.objective.check(model)
+            if self.operator is not None:
+                self.operator.check(model)
+        except ConfigError as exc:
+            raise ConfigError(prefix + str(exc)) from None
+        if self.operator is None and model["name"] not in WidthOperator.models:
+            valid = "|".join(WidthOperator.models or ())
+            raise ConfigError(
+                f"{prefix}width growth needs model={valid}, got model={model['name']}"
+            )
+        if self.trainable is not TrainableSet.all:
+            raise ConfigError(
+                f"strategy.trainable={self.trainable.value} is not available for width growth "
+                "(every widened tensor holds old and new units); valid: all"
+            )
+        if self.position is not None:
+            raise ConfigError(
+                f"strategy.position={self.position} means nothing for width growth; valid: null"
+            )
+        if self.from_width != model["width"]:
+            raise ConfigError(
+                f"strategy.from_width={self.from_width} differs from model.width={model['width']}; "
+                "valid: ${model.width} (growth starts from the model's width)"
+            )
+        self._check_widths(cfg.depth)
+
+    def _check_widths(self, depth: int) -> None:
+        start, final, step = self.from_width, self.target_width, self.step
+        if final < start or (final - start) % step != 0:
+            raise ConfigError(
+                f"strategy.final_width={final} must be model.width={start} plus whole "
+                f"strategy.widen_by={step} steps; valid: {start}, {start + step}, "
+                f"{start + 2 * step}, ..."
+            )
+        bad = [i for i in self.layers or [] if not 0 <= i < depth]
+        if bad or (self.layers is not None and len(set(self.layers)) != len(self.layers)):
+            raise ConfigError(
+                f"strategy.layers={self.layers} must list distinct blocks of the depth={depth} "
+                f"network; valid: indices 0..{depth - 1}, or null (all)"
+            )
+
+    def starting_arch(self, arch: Arch) -> Arch:
+        """From scratch: the widened blocks are final_width wide from the start."""
+        if self.grows:
+            return arch
+        blocks = arch["blocks"]
+        for i in self.widened(len(blocks)):
+            blocks[i]["out"] = self.target_width
+            if i + 1 < len(blocks):
+                blocks[i + 1]["in"] = self.target_width
+        return arch
+
+    def grow(self, net: GrowableNet, data: GrowthData | None = None) -> Growth:
+        """Add widen_by units to every widened block, first block first (a block's new units
+        see the new units of the block before it)."""
+        assert self.operator is not None
+        moved: Moved = {}
+        origin: Moved = {}  # current parameter -> the one it replaced before this growth
+        for index in self.widened(net.depth):
+            units = self.operator.new_units(net, index, self.step, data)
+            # Block index+1's op was already widened once, as block index's next layer.
+            for old, new in widen_block(net, index, units).items():
+                first = origin.pop(old, old)
+                moved[first] = new
+                origin[new] = first
+        return Growth(None, moved)
+
+    def set_trainable(self, net: GrowableNet, phase: str, new_index: int | None) -> None:
+        net.set_trainable(set(range(net.depth)), head=True, stem=True)
