@@ -141,8 +141,7 @@ def _check_combinations(cfg: Any) -> None:
         kind = "image or 1-D signal" if model is ModelKind.cnn else "image"
         valid = ", ".join(sorted(d.value for d in allowed))
         raise ConfigError(
-            f"model={model.value} needs {kind} data, got data={data.value}; "
-            f"valid choices: {valid}"
+            f"model={model.value} needs {kind} data, got data={data.value}; valid choices: {valid}"
         )
     if model is ModelKind.backbone:
         _check_backbone(str(cfg.model.backbone))
