@@ -53,6 +53,11 @@ def build_scheduler(
     for key in OWN_KEYS:
         config.pop(key, None)
     kwargs = {} if horizon_arg is None else {horizon_arg: max(horizon, 1)}
+    for group in optimizer.param_groups:
+        # A scheduler that ran on this optimizer (or on the one a resume loaded) left the rate
+        # mid-schedule; the replay below must start from the base rate it recorded.
+        if "initial_lr" in group:
+            group["lr"] = group["initial_lr"]
     scheduler = instantiate(config)(optimizer, **kwargs)
     with warnings.catch_warnings():
         # Replaying epochs already trained: no optimizer step belongs between these steps.
