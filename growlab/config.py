@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 class Activation(str, Enum):
@@ -291,7 +291,11 @@ SCHEMAS: dict[str, type] = {
 
 def register_configs() -> None:
     """Schemas are root configs, not group options, so `--help` lists only real choices; each
-    YAML option names its schema (`- /schema_model_cnn@_here_`)."""
+    YAML option names its schema (`- /schema_model_cnn@_here_`). Also the resolver that gives
+    conf/hydra/sweeper/optuna.yaml the direction of `return_metric`."""
+    from growlab.engine.outcome import direction
+
+    OmegaConf.register_new_resolver("growlab_direction", direction, replace=True)
     cs = ConfigStore.instance()
     for name, node in SCHEMAS.items():
         cs.store(name=name, node=node)

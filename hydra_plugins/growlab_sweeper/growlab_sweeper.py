@@ -40,7 +40,9 @@ def job_status(result: JobReturn) -> str:
     if result.status is not JobStatus.COMPLETED:
         return "failed"
     value = result._return_value
-    return value.get("status", "failed") if isinstance(value, dict) else "failed"
+    if isinstance(value, dict):
+        return str(value.get("status", "failed"))
+    return str(getattr(value, "status", "failed"))  # growlab's RunOutcome
 
 
 class GrowlabSweeper(BasicSweeper):
@@ -91,6 +93,11 @@ class GrowlabSweeper(BasicSweeper):
             ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if o not in shape], cfg)
             yield cfg
 
+    def __init__(
+        self, max_batch_size: Any = None, params: Any = None, direction: Any = None
+    ) -> None:
+        super().__init__(max_batch_size=max_batch_size, params=params)
+
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None
         assert self.hydra_context is not None
@@ -126,6 +133,8 @@ class GrowlabSweeper(BasicSweeper):
 @dataclass
 class GrowlabSweeperConf(BasicSweeperConf):
     _target_: str = "hydra_plugins.growlab_sweeper.growlab_sweeper.GrowlabSweeper"
+    # Set for optimising sweepers by conf/hydra/default.yaml; a grid sweep has no use for it.
+    direction: Any = None
 
 
 ConfigStore.instance().store(
