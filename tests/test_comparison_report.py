@@ -14,6 +14,7 @@ from growlab.report.aggregate import Sweep
 from growlab.report.baseline import compute_rows, stage_help_rows, verdict_rows
 from growlab.report.collect import collect
 from growlab.report.stats import acc_within_budget, flops_to_reach, holm, paired
+from growlab.report.wandb_report import SPEC_FILE
 
 BASE_ACCS = [0.80, 0.83, 0.78, 0.85, 0.81]
 
@@ -182,7 +183,8 @@ def test_stage_help_is_the_mean_change_of_validation_loss(tmp_path: Path) -> Non
 
 
 def test_report_files_carry_the_same_rows(tmp_path: Path) -> None:
-    files = make_report(sweep_dir(tmp_path, {"better": [0.05] * 5}), tmp_path / "out")
+    root = sweep_dir(tmp_path, {"better": [0.05] * 5})
+    files = make_report(root, tmp_path / "out", wandb=True)  # offline: the spec only
     report = json.loads(files.json.read_text())
     verdict = report["tables"][0]
     assert report["baseline"] == "from-scratch"
@@ -195,4 +197,7 @@ def test_report_files_carry_the_same_rows(tmp_path: Path) -> None:
         assert f"## {title}" in md and title in page
     assert "| better | 3 | 5 |" in md and "| better |" in md.split("## At equal")[1]
     assert (tmp_path / "out" / "equal_compute.png").is_file()
+    spec = (tmp_path / "out" / SPEC_FILE).read_text()
+    for title in titles[:3]:
+        assert json.dumps(title)[1:-1] in spec
     assert "equal_compute.png" in report["plots"]
