@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from omegaconf import OmegaConf
 
 from growlab.report import make_report
 from growlab.report.aggregate import Sweep
@@ -27,10 +28,15 @@ def write_run(
     depth: int = 3,
     data: str = "digits",
     val_losses: list[float] | None = None,
+    lr: float | None = None,
 ) -> None:
     """A completed run whose stages end at the given (cumulative FLOPs, test accuracy)."""
-    run = root / f"{data}-{strategy}-d{depth}-s{seed}"
+    run = root / (f"{data}-{strategy}-d{depth}-s{seed}" + ("" if lr is None else f"-lr{lr}"))
     run.mkdir(parents=True)
+    if lr is not None:
+        config = {"strategy": {"name": strategy}, "seed": seed, "optimizer": {"lr": lr}}
+        (run / ".hydra").mkdir()
+        OmegaConf.save(OmegaConf.create(config), run / ".hydra" / "config.yaml")
     losses = val_losses or [1.0 - acc for _, acc in curve]
     stages = [
         {
@@ -112,6 +118,24 @@ def test_pairs_never_cross_data_sets(tmp_path: Path) -> None:
     for row in rows:  # paired within the data set: +0.02 on every seed, not ±0.4
         assert row["delta_mean"] == pytest.approx(0.02) and row["verdict"] == "better"
         assert row["n"] == 3 and row["unpaired_runs"] == 0
+
+
+def test_a_swept_key_pairs_like_with_like_and_a_tuned_one_is_the_recipe(tmp_path: Path) -> None:
+    swept = tmp_path / "swept"
+    for seed in range(3):
+        for lr, base in ((0.01, 0.9), (0.001, 0.5)):
+            write_run(swept, "from-scratch", seed, [(1e9, base + 0.01 * seed)], lr=lr)
+            write_run(swept, "grow", seed, [(1e9, base + 0.01 * seed - 0.03)], lr=lr)
+    rows = verdict_rows(Sweep(collect(swept)))
+    assert [r["optimizer.lr"] for r in rows] == ["0.001", "0.01"]
+    assert all(r["delta_mean"] == pytest.approx(-0.03) and r["n"] == 3 for r in rows)
+
+    tuned = tmp_path / "tuned"  # each strategy at its own learning rate
+    for seed in range(3):
+        write_run(tuned, "from-scratch", seed, [(1e9, 0.8 + 0.01 * seed)], lr=0.01)
+        write_run(tuned, "grow", seed, [(1e9, 0.82 + 0.01 * seed)], lr=0.001)
+    (row,) = verdict_rows(Sweep(collect(tuned)))
+    assert row["n"] == 3 and row["delta_mean"] == pytest.approx(0.02)
 
 
 def test_a_sweep_without_the_baseline_says_so(tmp_path: Path) -> None:

@@ -25,11 +25,26 @@ class Pair:
     baseline: RunRecord
 
 
-def pair_key(sweep: Sweep, run: RunRecord) -> str:
-    """Everything a run shares with its baseline partner: all but the strategy."""
-    swept = {k: run.config.get(k) for k in sweep.extra_keys if not k.startswith("strategy.")}
-    key = [run.model, run.data, run.depth, run.seed, swept]
-    return json.dumps(key, sort_keys=True, default=str)
+def shared_keys(sweep: Sweep) -> list[str]:
+    """Swept config keys a run must share with its baseline partner: those that vary within a
+    strategy. A key with one value per strategy (a learning rate tuned for each) is part of
+    that strategy's recipe, like its `strategy.*` keys."""
+    out = []
+    for key in sweep.extra_keys:
+        values: dict[str, set[str]] = {}
+        for run in sweep.ok:
+            values.setdefault(run.strategy, set()).add(json.dumps(run.config.get(key), default=str))
+        if not key.startswith("strategy.") and any(len(v) > 1 for v in values.values()):
+            out.append(key)
+    return out
+
+
+def pair_key(run: RunRecord, keys: list[str]) -> str:
+    """Everything a run shares with its baseline partner: all but the strategy's recipe."""
+    swept = {k: run.config.get(k) for k in keys}
+    return json.dumps(
+        [run.model, run.data, run.depth, run.seed, swept], sort_keys=True, default=str
+    )
 
 
 def line_fields(sweep: Sweep, key: LineKey) -> dict[str, Any]:
@@ -47,13 +62,14 @@ def pairs_by_group(
 ) -> tuple[dict[tuple[LineKey, int], list[Pair]], dict[tuple[LineKey, int], int]]:
     """Per (line, depth) of every other strategy: its runs paired with the baseline's, and how
     many of its runs found no baseline partner."""
-    partners = {pair_key(sweep, r): r for r in sweep.ok if r.strategy == baseline}
+    keys = shared_keys(sweep)
+    partners = {pair_key(r, keys): r for r in sweep.ok if r.strategy == baseline}
     pairs: dict[tuple[LineKey, int], list[Pair]] = {}
     unpaired: dict[tuple[LineKey, int], int] = {}
     for (key, depth), runs in sorted(sweep.groups().items()):
         if runs[0].strategy == baseline:
             continue
-        found = [Pair(r, partners[k]) for r in runs if (k := pair_key(sweep, r)) in partners]
+        found = [Pair(r, partners[k]) for r in runs if (k := pair_key(r, keys)) in partners]
         pairs[(key, depth)] = found
         unpaired[(key, depth)] = len(runs) - len(found)
     return pairs, unpaired
