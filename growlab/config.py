@@ -81,6 +81,8 @@ class DataConfig:
     name: DatasetName = MISSING
     val_fraction: float = 0.1
     split_seed: int = 0
+    # Train on this stratified fraction of the training split (fast sweeps); val/test stay whole.
+    train_fraction: float = 1.0
 
 
 @dataclass

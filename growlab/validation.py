@@ -76,6 +76,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("model.dropout", _fraction, "a number in [0, 1)"),
     ("data.val_fraction", _fraction, "a number in [0, 1)"),
     ("data.split_seed", _at_least(0), "an integer >= 0"),
+    ("data.train_fraction", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
     ("data.n_samples", _at_least(4), "an integer >= 4"),
     ("data.centers", _at_least(2), "an integer >= 2"),
     ("data.cluster_std", _positive, "a finite number > 0"),

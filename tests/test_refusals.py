@@ -66,6 +66,7 @@ VALUE_CASES = [
     (["data=blobs", "data.test_fraction=0"], "data.test_fraction"),
     (["data=blobs", "data.cluster_std=0"], "data.cluster_std"),
     (["data.split_seed=-2"], "data.split_seed"),
+    (["data.train_fraction=0"], "data.train_fraction"),
     (["device=tpu"], "device=tpu"),
     (["device=cuda:x"], "device=cuda:x"),
     (["strategy=identity-insert", "strategy.position=0"], "strategy.position=0"),
