@@ -29,12 +29,14 @@ def write_run(
     data: str = "digits",
     val_losses: list[float] | None = None,
     lr: float | None = None,
+    threads: int | None = None,
 ) -> None:
     """A completed run whose stages end at the given (cumulative FLOPs, test accuracy)."""
     run = root / (f"{data}-{strategy}-d{depth}-s{seed}" + ("" if lr is None else f"-lr{lr}"))
     run.mkdir(parents=True)
     if lr is not None:
         config = {"strategy": {"name": strategy}, "seed": seed, "optimizer": {"lr": lr}}
+        config["train"] = {"num_threads": threads}
         (run / ".hydra").mkdir()
         OmegaConf.save(OmegaConf.create(config), run / ".hydra" / "config.yaml")
     losses = val_losses or [1.0 - acc for _, acc in curve]
@@ -129,6 +131,13 @@ def test_a_swept_key_pairs_like_with_like_and_a_tuned_one_is_the_recipe(tmp_path
     rows = verdict_rows(Sweep(collect(swept)))
     assert [r["optimizer.lr"] for r in rows] == ["0.001", "0.01"]
     assert all(r["delta_mean"] == pytest.approx(-0.03) and r["n"] == 3 for r in rows)
+
+    speed = tmp_path / "speed"  # a knob that changes no result never splits or unpairs runs
+    for seed in range(3):
+        write_run(speed, "from-scratch", seed, [(1e9, 0.8)], lr=0.01, threads=None)
+        write_run(speed, "grow", seed, [(1e9, 0.81)], lr=0.01, threads=seed % 2 + 1)
+    (row,) = verdict_rows(Sweep(collect(speed)))
+    assert row["n"] == 3 and "train.num_threads" not in row
 
     tuned = tmp_path / "tuned"  # each strategy at its own learning rate
     for seed in range(3):
