@@ -33,6 +33,7 @@ log = logging.getLogger("growlab")
 register_configs()
 
 EXIT_FAILED, EXIT_REFUSED, EXIT_DIVERGED = 1, 2, 3
+OPTUNA, DIRECTION = "hydra/sweeper=optuna", "hydra.sweeper.direction="
 
 
 class Refused(Exception):
@@ -125,10 +126,14 @@ def main(cfg: DictConfig) -> RunOutcome:
 
 def cli() -> None:
     """The `growlab` command: `--version`, then Hydra. GROWLAB_CONFIG_PATH (folders separated
-    by the OS path separator) adds the user's config folders to Hydra's search path."""
+    by the OS path separator) adds the user's config folders to Hydra's search path. With
+    hydra/sweeper=optuna and no direction given, Optuna optimises return_metric's way."""
     if sys.argv[1:] in (["--version"], ["-V"]):
         print(f"growlab {__version__}")
         return
+    if OPTUNA in sys.argv[1:] and not any(a.startswith(DIRECTION) for a in sys.argv[1:]):
+        # Optuna minimises unless told; return_metric says which way is better.
+        sys.argv.append(DIRECTION + "'${growlab_direction:${return_metric}}'")
     extra = [p for p in os.environ.get("GROWLAB_CONFIG_PATH", "").split(os.pathsep) if p]
     given = any(arg.startswith("hydra.searchpath=") for arg in sys.argv[1:])
     if extra and not given:  # a hydra.searchpath on the command line wins

@@ -294,7 +294,7 @@ SCHEMAS: dict[str, type] = {
 def register_configs() -> None:
     """Schemas are root configs, not group options, so `--help` lists only real choices; each
     YAML option names its schema (`- /schema_model_cnn@_here_`). Also the resolver that gives
-    conf/hydra/sweeper/optuna.yaml the direction of `return_metric`."""
+    Optuna the direction of `return_metric` (see growlab.__main__.cli)."""
     from growlab.engine.outcome import direction
 
     OmegaConf.register_new_resolver("growlab_direction", direction, replace=True)

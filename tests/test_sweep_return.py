@@ -63,3 +63,12 @@ def test_return_metric_is_a_choice(tmp_path) -> None:
     result = run_cli([*FAST, "return_metric=test_loss", f"hydra.run.dir={tmp_path}/r"], tmp_path)
     assert result.returncode != 0
     assert re.search(r"val_acc.*val_loss.*test_acc", result.stderr)
+
+
+def test_hydra_basic_sweeper_still_composes(tmp_path) -> None:
+    """Optuna's direction is added only for hydra/sweeper=optuna, never to other sweepers."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/sweeper=basic", *FAST, "depth=1", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert final_stages(sweep)

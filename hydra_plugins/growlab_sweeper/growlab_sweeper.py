@@ -93,11 +93,6 @@ class GrowlabSweeper(BasicSweeper):
             ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if o not in shape], cfg)
             yield cfg
 
-    def __init__(
-        self, max_batch_size: Any = None, params: Any = None, direction: Any = None
-    ) -> None:
-        super().__init__(max_batch_size=max_batch_size, params=params)
-
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None
         assert self.hydra_context is not None
@@ -133,8 +128,6 @@ class GrowlabSweeper(BasicSweeper):
 @dataclass
 class GrowlabSweeperConf(BasicSweeperConf):
     _target_: str = "hydra_plugins.growlab_sweeper.growlab_sweeper.GrowlabSweeper"
-    # Set for optimising sweepers by conf/hydra/default.yaml; a grid sweep has no use for it.
-    direction: Any = None
 
 
 ConfigStore.instance().store(
