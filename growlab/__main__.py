@@ -20,9 +20,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from growlab import __version__
-from growlab.config import ConfigError, ResumeMode, register_configs
+from growlab.config import ConfigError, ResumeMode, ReturnMetric, register_configs
 from growlab.engine import run_dir as rundir
 from growlab.engine.loop import Run
+from growlab.engine.outcome import RunOutcome, outcome
 from growlab.engine.progress import log_sweep_count
 from growlab.engine.records import write_summary
 from growlab.tracking.loggers import make_logger
@@ -32,6 +33,7 @@ log = logging.getLogger("growlab")
 register_configs()
 
 EXIT_FAILED, EXIT_REFUSED, EXIT_DIVERGED = 1, 2, 3
+OPTUNA, DIRECTION = "hydra/sweeper=optuna", "hydra.sweeper.direction="
 
 
 class Refused(Exception):
@@ -95,37 +97,43 @@ def _run_in_locked_dir(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://growlab.conf", config_name="config")
-def main(cfg: DictConfig) -> dict[str, Any]:
+def main(cfg: DictConfig) -> RunOutcome:
+    """Returns the final stage's `return_metric` (a float, for Optuna) with the run's status."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    metric = ReturnMetric(cfg.return_metric).value
     try:
         summary = run_job(cfg, run_dir)
     except Refused as exc:
         log.error("%s", exc)
         if not sweeping:
             raise SystemExit(EXIT_REFUSED) from None
-        return {"status": "refused", "error": str(exc), "run_dir": str(run_dir)}
+        return RunOutcome(None, "refused", str(run_dir), metric)
     except Exception:
         if not sweeping:
             raise
         log.exception("run %s failed", run_dir)  # the sweep goes on with its other jobs
-        return {"status": "failed", "run_dir": str(run_dir)}
+        return RunOutcome(None, "failed", str(run_dir), metric)
     status = summary.get("status")
     log.info("run %s finished: %s, test_acc %s", run_dir, status, summary.get("test_acc"))
     if sweeping:
         log_sweep_count()
     elif status != "completed":
         raise SystemExit(EXIT_DIVERGED if status == "diverged" else EXIT_FAILED)
-    return {"status": status, "test_acc": summary.get("test_acc"), "run_dir": str(run_dir)}
+    return outcome(summary, metric, str(run_dir))
 
 
 def cli() -> None:
     """The `growlab` command: `--version`, then Hydra. GROWLAB_CONFIG_PATH (folders separated
-    by the OS path separator) adds the user's config folders to Hydra's search path."""
+    by the OS path separator) adds the user's config folders to Hydra's search path. With
+    hydra/sweeper=optuna and no direction given, Optuna optimises return_metric's way."""
     if sys.argv[1:] in (["--version"], ["-V"]):
         print(f"growlab {__version__}")
         return
+    if OPTUNA in sys.argv[1:] and not any(a.startswith(DIRECTION) for a in sys.argv[1:]):
+        # Optuna minimises unless told; return_metric says which way is better.
+        sys.argv.append(DIRECTION + "'${growlab_direction:${return_metric}}'")
     extra = [p for p in os.environ.get("GROWLAB_CONFIG_PATH", "").split(os.pathsep) if p]
     given = any(arg.startswith("hydra.searchpath=") for arg in sys.argv[1:])
     if extra and not given:  # a hydra.searchpath on the command line wins

@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 class Activation(str, Enum):
@@ -55,6 +55,8 @@ class ModelConfig:
     width: int = 64
     activation: Activation = Activation.relu
     norm: Norm = Norm.none
+    # After each block's activation, in training only (evaluation is deterministic).
+    dropout: float = 0.0
 
 
 @dataclass
@@ -79,6 +81,8 @@ class DataConfig:
     name: DatasetName = MISSING
     val_fraction: float = 0.1
     split_seed: int = 0
+    # Train on this stratified fraction of the training split (fast sweeps); val/test stay whole.
+    train_fraction: float = 1.0
 
 
 @dataclass
@@ -155,6 +159,12 @@ class AdamConfig:
 
 
 @dataclass
+class AdamWConfig(AdamConfig):
+    _target_: str = "torch.optim.AdamW"
+    weight_decay: float = 0.01
+
+
+@dataclass
 class SGDConfig:
     _target_: str = "torch.optim.SGD"
     _partial_: bool = True
@@ -162,6 +172,43 @@ class SGDConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     nesterov: bool = False
+
+
+@dataclass
+class SchedulerConfig:
+    """A learning-rate scheduler stepped once per epoch; `_target_` null: a constant rate.
+
+    `horizon_arg` names the constructor argument that takes the schedule's length in epochs
+    (growlab fills it in); `restart_each_stage` starts the schedule over at every stage, on
+    the stage's epochs (the re-warmup of growth papers), instead of once over the whole run."""
+
+    _target_: str | None = None
+    _partial_: bool = True
+    restart_each_stage: bool = False
+    horizon_arg: str | None = None
+
+
+@dataclass
+class CosineSchedulerConfig(SchedulerConfig):
+    _target_: str | None = "torch.optim.lr_scheduler.CosineAnnealingLR"
+    horizon_arg: str | None = "T_max"
+    eta_min: float = 0.0
+
+
+@dataclass
+class StepSchedulerConfig(SchedulerConfig):
+    _target_: str | None = "torch.optim.lr_scheduler.StepLR"
+    step_size: int = 10
+    gamma: float = 0.1
+
+
+@dataclass
+class WarmupCosineSchedulerConfig(SchedulerConfig):
+    _target_: str | None = "growlab.engine.schedules.warmup_cosine"
+    horizon_arg: str | None = "total_epochs"
+    warmup_epochs: int = 1
+    start_factor: float = 0.1
+    eta_min: float = 0.0
 
 
 @dataclass
@@ -206,6 +253,15 @@ class LoggerConfig:
     init_timeout_s: float = 10.0
 
 
+class ReturnMetric(str, Enum):
+    """What a run returns to Hydra's sweeper (Optuna tunes on it): the final stage's."""
+
+    val_acc = "val_acc"
+    val_loss = "val_loss"
+    # Tuning on the test set leaks it into the result; here only for a deliberate comparison.
+    test_acc = "test_acc"
+
+
 class ResumeMode(str, Enum):
     # Continue the run found in the directory (refused when its config differs).
     auto = "auto"
@@ -219,12 +275,15 @@ class Config:
     data: Any = MISSING
     strategy: Any = MISSING
     optimizer: Any = MISSING
+    scheduler: Any = MISSING
     logger: Any = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     depth: int = 4
     seed: int = 0
     device: str = "auto"
     resume: ResumeMode = ResumeMode.auto
+    # The number a run returns to a sweeper that optimises (e.g. hydra/sweeper=optuna).
+    return_metric: ReturnMetric = ReturnMetric.val_acc
 
 
 class ConfigError(ValueError):
@@ -243,14 +302,23 @@ SCHEMAS: dict[str, type] = {
     "schema_strategy": StrategyConfig,
     "schema_strategy_width": WidthStrategyConfig,
     "schema_optimizer_adam": AdamConfig,
+    "schema_optimizer_adamw": AdamWConfig,
     "schema_optimizer_sgd": SGDConfig,
+    "schema_scheduler": SchedulerConfig,
+    "schema_scheduler_cosine": CosineSchedulerConfig,
+    "schema_scheduler_step": StepSchedulerConfig,
+    "schema_scheduler_warmup_cosine": WarmupCosineSchedulerConfig,
     "schema_logger": LoggerConfig,
 }
 
 
 def register_configs() -> None:
     """Schemas are root configs, not group options, so `--help` lists only real choices; each
-    YAML option names its schema (`- /schema_model_cnn@_here_`)."""
+    YAML option names its schema (`- /schema_model_cnn@_here_`). Also the resolver that gives
+    Optuna the direction of `return_metric` (see growlab.__main__.cli)."""
+    from growlab.engine.outcome import direction
+
+    OmegaConf.register_new_resolver("growlab_direction", direction, replace=True)
     cs = ConfigStore.instance()
     for name, node in SCHEMAS.items():
         cs.store(name=name, node=node)

@@ -30,6 +30,8 @@ IMAGE_DATASETS = {
     DatasetName.mnist,
     DatasetName.flowers102,
 }
+# 1-D signals: an MLP, or a CNN with Conv1d blocks.
+SIGNAL_DATASETS = {DatasetName.mnist1d}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -71,8 +73,10 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("model.width", _at_least(1), "an integer >= 1"),
     ("model.kernel_size", lambda v: _at_least(1)(v) and v % 2 == 1, "an odd integer >= 1"),
     ("model.input_size", _optional(_at_least(1)), "null or an integer >= 1"),
+    ("model.dropout", _fraction, "a number in [0, 1)"),
     ("data.val_fraction", _fraction, "a number in [0, 1)"),
     ("data.split_seed", _at_least(0), "an integer >= 0"),
+    ("data.train_fraction", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
     ("data.n_samples", _at_least(4), "an integer >= 4"),
     ("data.centers", _at_least(2), "an integer >= 2"),
     ("data.cluster_std", _positive, "a finite number > 0"),
@@ -88,6 +92,11 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("optimizer.lr", _positive, "a finite number > 0"),
     ("optimizer.weight_decay", _at_least(0), "a finite number >= 0"),
     ("optimizer.momentum", _fraction, "a number in [0, 1)"),
+    ("scheduler.step_size", _at_least(1), "an integer >= 1"),
+    ("scheduler.gamma", _positive, "a finite number > 0"),
+    ("scheduler.warmup_epochs", _at_least(0), "an integer >= 0"),
+    ("scheduler.start_factor", lambda v: _positive(v) and v <= 1, "a number in (0, 1]"),
+    ("scheduler.eta_min", _at_least(0), "a finite number >= 0"),
     ("logger.init_timeout_s", _positive, "a finite number > 0"),
 ]
 
@@ -104,6 +113,7 @@ def validate(cfg: Any, environment: bool = True) -> None:
     _check_combinations(cfg)
     _check_strategy(cfg)
     _check_optimizer(cfg)
+    _check_scheduler(cfg)
     if environment:
         check_environment(cfg)
 
@@ -134,10 +144,12 @@ def _check_strategy(cfg: Any) -> None:
 def _check_combinations(cfg: Any) -> None:
     model = ModelKind(cfg.model.name)
     data = DatasetName(cfg.data.name)
-    if model is not ModelKind.mlp and data not in IMAGE_DATASETS:
-        valid = ", ".join(sorted(d.value for d in IMAGE_DATASETS))
+    allowed = IMAGE_DATASETS | SIGNAL_DATASETS if model is ModelKind.cnn else IMAGE_DATASETS
+    if model is not ModelKind.mlp and data not in allowed:
+        kind = "image or 1-D signal" if model is ModelKind.cnn else "image"
+        valid = ", ".join(sorted(d.value for d in allowed))
         raise ConfigError(
-            f"model={model.value} needs image data, got data={data.value}; valid choices: {valid}"
+            f"model={model.value} needs {kind} data, got data={data.value}; valid choices: {valid}"
         )
     if model is ModelKind.backbone:
         _check_backbone(str(cfg.model.backbone))
@@ -168,6 +180,19 @@ def _check_optimizer(cfg: Any) -> None:
         optimizer_factory(cfg.optimizer)([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optimizer.lr)
     except (InstantiationException, ValueError, TypeError, RuntimeError) as exc:
         raise ConfigError(f"optimizer ({target}) rejects its settings: {_reason(exc)}") from None
+
+
+def _check_scheduler(cfg: Any) -> None:
+    """Build the scheduler on a dummy optimizer, so a bad argument is refused before the run."""
+    from growlab.engine.schedules import build_scheduler
+
+    node = OmegaConf.select(cfg, "scheduler", default=None)
+    target = OmegaConf.select(cfg, "scheduler._target_", default=None)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    try:
+        build_scheduler(node, optimizer, horizon=max(int(cfg.train.epochs_per_stage), 1))
+    except (InstantiationException, ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"scheduler ({target}) rejects its settings: {_reason(exc)}") from None
 
 
 def _reason(exc: BaseException) -> str:

@@ -52,3 +52,14 @@ def test_missing_fashion_mnist_says_how_to_install(monkeypatch, tmp_path) -> Non
     monkeypatch.setattr(data_module, "FASHION_MNIST_DIR", tmp_path)
     with pytest.raises(ConfigError, match="apt-get install dataset-fashion-mnist"):
         load_data(compose_cfg(["data=fashion_mnist"]).data)
+
+
+def test_train_fraction_keeps_a_stratified_part_of_training_only() -> None:
+    whole = load_data(compose_cfg(["data=digits"]).data)
+    part = load_data(compose_cfg(["data=digits", "data.train_fraction=0.25"]).data)
+    assert len(part.x_train) == pytest.approx(len(whole.x_train) / 4, abs=10)
+    assert torch.bincount(part.y_train).min() >= 0.2 * torch.bincount(whole.y_train).min()
+    # validation and test are untouched (compared unnormalised: statistics come from training)
+    assert torch.equal(part.y_val, whole.y_val) and torch.equal(part.y_test, whole.y_test)
+    again = load_data(compose_cfg(["data=digits", "data.train_fraction=0.25", "seed=3"]).data)
+    assert torch.equal(again.y_train, part.y_train)

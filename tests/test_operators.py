@@ -15,11 +15,15 @@ from growlab.growth.operators import (
     RandomBlock,
 )
 
+# cnn1d: a CNN on 1-D signals without a channel axis (MNIST-1D's shape): Conv1d blocks.
+SHAPES = {"mlp": (20,), "cnn": (1, 8, 8), "cnn1d": (24,)}
+
 
 def make_net(kind: str, norm: str, depth: int = 2) -> tuple[GrowableNet, torch.Tensor]:
     torch.manual_seed(0)
-    model = {"name": kind, "width": 12, "activation": "relu", "norm": norm, "kernel_size": 3}
-    shape = (1, 8, 8) if kind == "cnn" else (20,)
+    name = "cnn" if kind.startswith("cnn") else kind
+    model = {"name": name, "width": 12, "activation": "relu", "norm": norm, "kernel_size": 3}
+    shape = SHAPES[kind]
     net = build_network(initial_arch(model, shape, 5, depth))
     x = torch.randn(64, *shape)
     # Give BatchNorm non-trivial running statistics, as after training.
@@ -42,7 +46,7 @@ def output_change(net: GrowableNet, x: torch.Tensor, operator: GrowthOperator, *
 
 
 @pytest.mark.parametrize("norm", ["none", "batch", "layer"])
-@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "cnn1d"])
 @pytest.mark.parametrize("position", [None, 1])
 def test_identity_insert_preserves_the_function(kind: str, norm: str, position: int | None):
     net, x = make_net(kind, norm)
@@ -62,11 +66,28 @@ def test_identity_insert_changes_the_function_once_trained_weights_move() -> Non
 
 
 @pytest.mark.parametrize("norm", ["none", "batch", "layer"])
-def test_conv_gate_preserves_the_function(norm: str) -> None:
-    net, x = make_net("cnn", norm)
+@pytest.mark.parametrize("kind", ["cnn", "cnn1d"])
+def test_conv_gate_preserves_the_function(kind: str, norm: str) -> None:
+    net, x = make_net(kind, norm)
     change = output_change(net, x, MultiplicativeGate())
     assert change <= 1e-5
     assert net.arch["blocks"][-1]["operator"]["_target_"].endswith("MultiplicativeGate")
+
+
+def test_signals_get_conv1d_blocks_and_grown_blocks_match() -> None:
+    net, x = make_net("cnn1d", "batch")
+    grow(net, IdentityBlock())
+    grow(net, MultiplicativeGate())
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv1d | torch.nn.Conv2d)]
+    assert len(convs) == 4 and all(isinstance(m, torch.nn.Conv1d) for m in convs)
+    assert net.blocks[2].op.weight.shape == (12, 12, 3)
+    assert net(x).shape == (64, 5)
+    # a checkpointed architecture rebuilds the same Conv1d network
+    rebuilt = build_network(net.arch)
+    rebuilt.load_state_dict(net.state_dict())
+    rebuilt.eval()
+    net.eval()
+    assert torch.equal(rebuilt(x), net(x))
 
 
 def test_literal_seed_gate_does_not_preserve_the_function() -> None:

@@ -66,13 +66,15 @@ VALUE_CASES = [
     (["data=blobs", "data.test_fraction=0"], "data.test_fraction"),
     (["data=blobs", "data.cluster_std=0"], "data.cluster_std"),
     (["data.split_seed=-2"], "data.split_seed"),
+    (["data.train_fraction=0"], "data.train_fraction"),
     (["device=tpu"], "device=tpu"),
     (["device=cuda:x"], "device=cuda:x"),
     (["strategy=identity-insert", "strategy.position=0"], "strategy.position=0"),
     (["train.start_depth=2", "strategy.position=3"], "valid: 1..2"),
     (["strategy=conv-multiplicative"], "needs model=cnn, got model=mlp"),
     (["strategy=identity-insert", "model.activation=tanh"], "needs model.activation=relu"),
-    (["model=cnn", "data=blobs"], "needs image data"),
+    (["model=cnn", "data=blobs"], "needs image or 1-D signal data"),
+    (["model=backbone", "data=mnist1d"], "needs image data"),
     (["data=cifar10", "data.root=/nonexistent"], "cifar-10-batches-py"),
     (["model=backbone", "model.backbone=resnet999"], "model.backbone=resnet999"),
 ]
@@ -87,6 +89,7 @@ def test_validation_names_the_bad_value(overrides, named) -> None:
 def test_valid_edge_values_pass() -> None:
     validate(compose_cfg(["strategy.position=1", "optimizer.weight_decay=0", "seed=0"]))
     validate(compose_cfg(["train.start_depth=2", "strategy.position=2", "depth=4"]))
+    validate(compose_cfg(["model=cnn", "data=mnist1d", "strategy=conv-multiplicative"]))
     # from-scratch never grows, so no insert position applies
     validate(compose_cfg(["strategy=from-scratch", "strategy.position=9"]))
     # the machine checks are the job's; a SLURM sweep validates without them

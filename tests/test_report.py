@@ -27,6 +27,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 PLOTS = [
     "acc_vs_depth.png",
     "acc_vs_flops.png",
+    "equal_compute.png",
     "train_vs_test.png",
     "helped_matrix.png",
     "preservation_error.png",
@@ -61,7 +62,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def test_report_files_from_a_real_sweep(sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main([str(sweep), "--out", str(out)]) == 0
-    for name in ["runs.csv", "report.md", "report.html", *PLOTS]:
+    for name in ["runs.csv", "report.md", "report.html", "report.json", *PLOTS]:
         assert (out / name).is_file(), name
     for name in PLOTS:
         assert (out / name).read_bytes().startswith(PNG)

@@ -40,7 +40,16 @@ def _load_data(key: str) -> DataSplits:
     cfg = SimpleNamespace(**json.loads(key))
     name = DatasetName(cfg.name)
     x_train, y_train, x_test, y_test = _loader(name)(cfg)
-    return finish(name.value, x_train, y_train, x_test, y_test, cfg.val_fraction, cfg.split_seed)
+    return finish(
+        name.value,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        cfg.val_fraction,
+        cfg.split_seed,
+        getattr(cfg, "train_fraction", 1.0),
+    )
 
 
 def require_data(cfg: Any) -> None:

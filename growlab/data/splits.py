@@ -50,8 +50,13 @@ def finish(
     y_test: np.ndarray,
     val_fraction: float,
     split_seed: int,
+    train_fraction: float = 1.0,
 ) -> DataSplits:
     kept, held = stratified_split(y_train, val_fraction, split_seed)
+    if train_fraction < 1:
+        # A stratified part of the training split only: validation and test stay whole.
+        part, _ = stratified_split(y_train[kept], 1 - train_fraction, split_seed + 1)
+        kept = kept[part]
     x_fit = x_train[kept]
     # Per-channel statistics of the training part only, so val/test stay unseen.
     axes = tuple(i for i in range(x_fit.ndim) if i != 1) if x_fit.ndim > 2 else (0,)

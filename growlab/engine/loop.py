@@ -98,6 +98,8 @@ class Run(RunBase):
             self.strategy.set_trainable(self.net, plan.phase, growth.index)
             factor = self.strategy.finetune_lr_factor if plan.phase == "finetune" else 1.0
             self.new_optimizer(factor, growth.moved)
+        self.progress.epoch = 0
+        self.attach_scheduler()
         if plan.phase == "grow":
             self.record({"event": "growth", "depth": self.net.depth, **self.widths(), **record})
         if self.progress.start_loss is None:
@@ -140,6 +142,8 @@ class Run(RunBase):
             self.progress.cum_train_flops += flops_epoch
             record["stage_wall_s"] += time.perf_counter() - t0
             self.record_epoch(result, val)
+            if self.scheduler is not None:
+                self.scheduler.step()
             record["train_loss"], record["train_acc"] = result.loss, result.acc
             diverged = self.divergence.check(
                 result.loss, self.progress.start_loss, record["start_loss"]

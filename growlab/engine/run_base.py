@@ -20,6 +20,7 @@ from growlab.engine.feature_cache import FeatureCache, cached_inputs
 from growlab.engine.optim import build_optimizer, carry_state, resolve_device
 from growlab.engine.records import MetricsFile, write_summary
 from growlab.engine.run_dir import fingerprint, result_config
+from growlab.engine.schedules import build_scheduler, restarts_each_stage
 from growlab.engine.state import Progress, summary
 from growlab.engine.training import (
     DivergenceGuard,
@@ -109,6 +110,7 @@ class RunBase:
             self.optimizer = build_optimizer(self.cfg, self.net)
             self.progress = Progress()
             self.metrics.start_fresh()
+            self.attach_scheduler()
             return
         self.net = build_network(last["arch"]).to(self.device)
         self.net.load_state_dict(last["model"])
@@ -120,6 +122,7 @@ class RunBase:
         self.optimizer.load_state_dict(last["optimizer"])
         self.progress = Progress(**last["progress"])
         self.progress.resumes += 1
+        self.attach_scheduler()
         self.metrics.truncate_to(last["metrics_rows"])
         ckpt.restore_rng(last["rng"], self.generator)
         log.info(
@@ -128,6 +131,17 @@ class RunBase:
             self.progress.stage,
             self.progress.epoch,
         )
+
+    def attach_scheduler(self) -> None:
+        """A scheduler on the current optimizer, at the epoch the schedule has reached."""
+        stage, node = self.progress.stage, OmegaConf.select(self.cfg, "scheduler")
+        if restarts_each_stage(node):
+            horizon = self.plan[min(stage, len(self.plan) - 1)].epochs
+            done = self.progress.epoch
+        else:
+            horizon = sum(p.epochs for p in self.plan)
+            done = sum(p.epochs for p in self.plan[:stage]) + self.progress.epoch
+        self.scheduler = build_scheduler(node, self.optimizer, horizon, done)
 
     def probe_outputs(self) -> torch.Tensor:
         self.net.eval()

@@ -26,7 +26,9 @@ from omegaconf import OmegaConf
 from growlab.engine import checkpoint as ckpt
 from growlab.engine.files import umask_mode
 
-RESULT_GROUPS = ("model", "data", "strategy", "optimizer", "train", "depth", "seed")
+RESULT_GROUPS = (
+    "model", "data", "strategy", "optimizer", "scheduler", "train", "depth", "seed",
+)  # fmt: skip
 # Knobs that change speed or bookkeeping, not the numbers a run produces.
 NOT_RESULT = {
     "train.checkpoint_every_epochs",

@@ -25,17 +25,36 @@ ACTIVATIONS: dict[Activation, type[nn.Module]] = {
 }
 
 
-def make_norm(norm: Norm, op: str, dim: int) -> nn.Module:
+def spatial_dims(model_cfg: dict[str, Any]) -> int:
+    """1 for a CNN on signals (Conv1d), 2 for one on images; set by `initial_arch`."""
+    return int(model_cfg.get("spatial_dims", 2))
+
+
+def make_conv(model_cfg: dict[str, Any], d_in: int, d_out: int) -> nn.Module:
+    k = model_cfg["kernel_size"]
+    conv = nn.Conv1d if spatial_dims(model_cfg) == 1 else nn.Conv2d
+    return conv(d_in, d_out, k, padding=k // 2)
+
+
+def make_norm(norm: Norm, op: str, dim: int, dims: int = 2) -> nn.Module:
     if norm is Norm.none:
         return nn.Identity()
-    if op == "linear":
-        return nn.BatchNorm1d(dim) if norm is Norm.batch else nn.LayerNorm(dim)
-    # GroupNorm with one group normalises over (C, H, W): LayerNorm for feature maps.
-    return nn.BatchNorm2d(dim) if norm is Norm.batch else nn.GroupNorm(1, dim)
+    if op == "linear" or dims == 1:
+        if norm is Norm.batch:
+            return nn.BatchNorm1d(dim)
+        if op == "linear":
+            return nn.LayerNorm(dim)
+    elif norm is Norm.batch:
+        return nn.BatchNorm2d(dim)
+    # GroupNorm with one group normalises over (C, H, W) or (C, L): LayerNorm for feature maps.
+    return nn.GroupNorm(1, dim)
 
 
 class Block(nn.Module):
-    """op -> norm -> activation; with `residual`, activation(x + norm(op(x)))."""
+    """op -> norm -> activation (-> dropout); with `residual`, activation(x + norm(op(x))).
+
+    Dropout (model.dropout) acts only in training mode, so it never changes the function that
+    evaluation, probes and preservation checks see."""
 
     def __init__(self, spec: BlockSpec, model_cfg: dict[str, Any]) -> None:
         super().__init__()
@@ -43,15 +62,16 @@ class Block(nn.Module):
         if op == "linear":
             self.op: nn.Module = nn.Linear(d_in, d_out)
         else:
-            k = model_cfg["kernel_size"]
-            self.op = nn.Conv2d(d_in, d_out, k, padding=k // 2)
-        self.norm = make_norm(Norm(model_cfg["norm"]), op, d_out)
+            self.op = make_conv(model_cfg, d_in, d_out)
+        self.norm = make_norm(Norm(model_cfg["norm"]), op, d_out, spatial_dims(model_cfg))
         self.act = ACTIVATIONS[Activation(model_cfg["activation"])]()
         self.residual = bool(spec.get("residual", False))
+        p = float(model_cfg.get("dropout", 0.0))
+        self.drop: nn.Module = nn.Dropout(p) if p > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.norm(self.op(x))
-        return self.act(x + z if self.residual else z)
+        return self.drop(self.act(x + z if self.residual else z))
 
 
 class GateBlock(nn.Module):
@@ -59,8 +79,8 @@ class GateBlock(nn.Module):
 
     def __init__(self, spec: BlockSpec, model_cfg: dict[str, Any]) -> None:
         super().__init__()
-        c, k = spec["channels"], model_cfg["kernel_size"]
-        self.gate = nn.Conv2d(c, c, k, padding=k // 2)
+        c = spec["channels"]
+        self.gate = make_conv(model_cfg, c, c)
         self.act = ACTIVATIONS[Activation(model_cfg["activation"])]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,8 +114,14 @@ class GrowableNet(nn.Module):
         width = block_widths(self.arch)[-1] if self.arch["blocks"] else model_cfg["width"]
         classes = self.arch["num_classes"]
         if kind is ModelKind.cnn:
-            self.stem: nn.Module = nn.Identity()
-            pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            shape = self.arch["input_shape"]
+            # A 1-D signal without a channel axis gets one: (N, L) -> (N, 1, L).
+            one_channel = nn.Unflatten(1, (1, shape[0]))
+            self.stem: nn.Module = one_channel if len(shape) == 1 else nn.Identity()
+            one_d = spatial_dims(model_cfg) == 1
+            pool = nn.Sequential(
+                nn.AdaptiveAvgPool1d(1) if one_d else nn.AdaptiveAvgPool2d(1), nn.Flatten()
+            )
             self.head: nn.Module = nn.Sequential(pool, nn.Linear(width, classes))
         else:
             if kind is ModelKind.backbone:
@@ -190,7 +216,9 @@ def initial_arch(
     if kind is ModelKind.mlp:
         d_in = int(torch.Size(input_shape).numel())
     elif kind is ModelKind.cnn:
-        d_in = input_shape[0]
+        # (L,) or (C, L): Conv1d; (C, H, W): Conv2d.
+        d_in = 1 if len(input_shape) == 1 else input_shape[0]
+        model_cfg = {**model_cfg, "spatial_dims": max(len(input_shape) - 1, 1)}
     else:
         from growlab.growth.backbones import BackboneStem, feature_dim
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from growlab.engine.run_dir import NOT_RESULT
+
 MARKERS = ("summary.json", "metrics.jsonl", ".hydra")
 # Config keys that never split a group: they are the seed, identify the run, or only say where
 # and how it was logged.
@@ -160,13 +162,14 @@ def varying_keys(runs: list[RunRecord]) -> list[str]:
     """Config keys whose values differ between runs and that should split groups.
 
     A `strategy.*` key counts only when it varies within one strategy name (otherwise it is
-    just part of what the strategy is).
+    just part of what the strategy is). Keys that change speed or bookkeeping, not results
+    (`train.num_threads`, say), never count.
     """
     configured = [r for r in runs if r.config]
     keys = sorted({k for r in configured for k in r.config})
     out = []
     for key in keys:
-        if key in NOT_GROUPING or key.startswith(NOT_GROUPING_PREFIXES):
+        if key in NOT_GROUPING or key in NOT_RESULT or key.startswith(NOT_GROUPING_PREFIXES):
             continue
         values = {json.dumps(r.config.get(key), sort_keys=True) for r in configured}
         if len(values) < 2:

@@ -195,12 +195,11 @@ PLOTS: dict[str, Callable[[Sweep], Figure]] = {
 }
 
 
+def save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def draw_all(sweep: Sweep, out_dir: Path) -> list[Path]:
-    paths = []
-    for name, draw in PLOTS.items():
-        fig = draw(sweep)
-        path = out_dir / name
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    return [save(draw(sweep), out_dir / name) for name, draw in PLOTS.items()]

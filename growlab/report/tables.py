@@ -35,6 +35,13 @@ class Table:
     note: str = ""
     # row index -> where the row's first cell links (a run's own page)
     links: dict[int, str] = field(default_factory=dict)
+    # The rows as named, unformatted fields for report.json (None: the formatted cells).
+    records: list[dict[str, Any]] | None = None
+
+    def as_records(self) -> list[dict[str, Any]]:
+        if self.records is not None:
+            return self.records
+        return [dict(zip(self.headers, row, strict=True)) for row in self.rows]
 
 
 def run_row(run: RunRecord, extra_keys: list[str]) -> dict[str, Any]:

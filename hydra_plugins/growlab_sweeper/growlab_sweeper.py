@@ -44,7 +44,9 @@ def job_status(result: JobReturn) -> str:
     if result.status is not JobStatus.COMPLETED:
         return "failed"
     value = result._return_value
-    return value.get("status", "failed") if isinstance(value, dict) else "failed"
+    if isinstance(value, dict):
+        return str(value.get("status", "failed"))
+    return str(getattr(value, "status", "failed"))  # growlab's RunOutcome
 
 
 class GrowlabSweeper(BasicSweeper):
