@@ -63,6 +63,9 @@ def test_a_run_skips_dynamo_wandb_and_sklearn_once_its_data_is_cached(tmp_path: 
     assert imported_by_run(tmp_path, "warm") == []  # ...and read from the cache after that
     assert imported_by_run(tmp_path, "blobs", "data=blobs") == ["sklearn"]
     assert imported_by_run(tmp_path, "blobs2", "data=blobs", "seed=1") == []
+    # AdamW inherits Adam's step; an LR scheduler wraps the optimizer's step.
+    cosine = imported_by_run(tmp_path, "adamw", "optimizer=adamw", "scheduler=cosine")
+    assert cosine == []
 
 
 LEAN_VS_TORCH = """

@@ -61,8 +61,9 @@ def make_lean(cls: type[Optimizer]) -> None:
     """
     for name in _BASE_METHODS:
         _install(Optimizer, name, _DISABLE_DYNAMO_CODE, step=False)
-    if cls is not Optimizer and issubclass(cls, Optimizer):
-        _install(cls, "step", _USE_GRAD_CODE, step=True)
+    for klass in cls.__mro__:  # AdamW inherits Adam's step, for instance
+        if klass is not Optimizer and issubclass(klass, Optimizer):
+            _install(klass, "step", _USE_GRAD_CODE, step=True)
 
 
 def flop_counter_mode() -> Any:
