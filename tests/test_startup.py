@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-HEAVY = ("torch._dynamo", "sklearn", "wandb")
+HEAVY = ("torch._dynamo", "sklearn", "wandb", "torch.utils.flop_counter")
 
 RUN_AND_LIST_IMPORTS_TEMPLATE = """
 import json, runpy, sys
@@ -57,11 +57,12 @@ def test_importing_growlab_pulls_in_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_run_skips_dynamo_wandb_and_sklearn_once_its_data_is_cached(tmp_path: Path) -> None:
+def test_a_run_skips_dynamo_wandb_sklearn_and_the_flop_counter_once_cached(tmp_path: Path) -> None:
+    counter = "torch.utils.flop_counter"
     first = imported_by_run(tmp_path, "cold")
-    assert first == ["sklearn"]  # the digits were built from scikit-learn once...
-    assert imported_by_run(tmp_path, "warm") == []  # ...and read from the cache after that
-    assert imported_by_run(tmp_path, "blobs", "data=blobs") == ["sklearn"]
+    assert first == ["sklearn", counter]  # digits built from scikit-learn, FLOPs counted...
+    assert imported_by_run(tmp_path, "warm") == []  # ...and both read from the cache after that
+    assert imported_by_run(tmp_path, "blobs", "data=blobs") == ["sklearn", counter]
     assert imported_by_run(tmp_path, "blobs2", "data=blobs", "seed=1") == []
     # AdamW inherits Adam's step; an LR scheduler wraps the optimizer's step.
     cosine = imported_by_run(tmp_path, "adamw", "optimizer=adamw", "scheduler=cosine")
@@ -106,3 +107,13 @@ def test_lean_optimizer_steps_equal_torchs_own_to_the_bit() -> None:
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_a_damaged_flop_memo_is_ignored_and_replaced(tmp_path) -> None:
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "flops.json").write_text("{not json")
+    assert "torch.utils.flop_counter" in imported_by_run(tmp_path, "run")
+    import json as _json
+
+    memo = _json.loads((tmp_path / "cache" / "flops.json").read_text())
+    assert all(isinstance(v, int) and v >= 0 for v in memo.values()) and max(memo.values()) > 0

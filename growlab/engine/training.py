@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from growlab.engine import flop_memo
 from growlab.engine.no_dynamo import flop_counter_mode
 from growlab.growth.nets import GrowableNet
 
@@ -129,9 +129,9 @@ def flops_per_sample(net: nn.Module, sample: torch.Tensor, upto: int | None = No
     arch = getattr(net, "arch", None)
     key = None
     if arch is not None:
-        key = (json.dumps(arch, sort_keys=True), tuple(sample.shape[1:]), upto)
-        if key in _FLOPS:
-            return _FLOPS[key]
+        key = flop_memo.memo_key(arch, list(sample.shape[1:]), upto)
+        if (known := flop_memo.recall(key)) is not None:
+            return known
     was_training = net.training
     net.eval()
     counter = flop_counter_mode()
@@ -143,8 +143,5 @@ def flops_per_sample(net: nn.Module, sample: torch.Tensor, upto: int | None = No
     net.train(was_training)
     flops = int(counter.get_total_flops())
     if key is not None:
-        _FLOPS[key] = flops
+        flop_memo.remember(key, flops)
     return flops
-
-
-_FLOPS: dict[tuple, int] = {}
