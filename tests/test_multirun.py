@@ -44,3 +44,20 @@ def test_default_run_prints_one_line_per_stage(tmp_path) -> None:
     assert "helped" in lines[1] or "did not help" in lines[1]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [s["depth"] for s in summary["stages"]] == [1, 2, 3, 4]
+
+
+def test_a_sweep_defined_in_a_config_file_counts_its_runs(tmp_path, monkeypatch) -> None:
+    """`hydra.sweeper.params` in an experiment file: each run's "K of N" line knows N."""
+    experiment = tmp_path / "conf" / "experiment"
+    experiment.mkdir(parents=True)
+    (experiment / "three_seeds.yaml").write_text(
+        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      seed: 0,1,2\n"
+    )
+    monkeypatch.setenv("GROWLAB_CONFIG_PATH", str(tmp_path / "conf"))
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        ["-m", "experiment=three_seeds", "debug=fast", f"hydra.sweep.dir={sweep}"], cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "3 of 3 runs finished" in output and " of 1 runs" not in output

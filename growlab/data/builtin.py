@@ -55,9 +55,7 @@ def _blobs(cfg: Any) -> tuple[np.ndarray, ...]:
         n_train = int(round(len(y) * (1 - cfg.test_fraction)))
         return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
-    options = {
-        k: getattr(cfg, k) for k in ("n_samples", "centers", "cluster_std", "test_fraction")
-    }
+    options = {k: getattr(cfg, k) for k in ("n_samples", "centers", "cluster_std", "test_fraction")}
     return cached(_sklearn_key("blobs", split_seed=cfg.split_seed, **options), [], build)
 
 

@@ -78,4 +78,9 @@ def log_sweep_count() -> None:
 
 @functools.lru_cache(maxsize=4)
 def _sweep_total(multirun: Path) -> int:
-    return sweep_size(list(OmegaConf.load(multirun).hydra.overrides.task))
+    """The run count growlab's sweeper recorded (it knows sweeps defined in config files too),
+    else what the command line's sweep overrides make."""
+    try:
+        return int((multirun.parent / ".growlab_sweep_size").read_text())
+    except (OSError, ValueError):
+        return sweep_size(list(OmegaConf.load(multirun).hydra.overrides.task))

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 LOCAL_LAUNCHERS = ("BasicLauncher",)
 EXIT_REFUSED, EXIT_INCOMPLETE = 2, 1
+SWEEP_SIZE_FILE = ".growlab_sweep_size"
 
 
 def job_status(result: JobReturn) -> str:
@@ -127,6 +128,9 @@ class GrowlabSweeper(BasicSweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        # The sweep's size, for each run's "K of N finished" line (growlab.engine.progress).
+        total = sum(len(batch) for batch in self.overrides)
+        (sweep_dir / SWEEP_SIZE_FILE).write_text(f"{total}\n")
         returns: list[Sequence[JobReturn]] = []
         first = 0
         while not self.is_done():
