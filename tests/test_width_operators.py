@@ -221,3 +221,28 @@ def test_bad_widths_are_refused_naming_the_value() -> None:
     cfg = compose_cfg(["strategy=gradmax-widen", "strategy.gradmax_batches=0"])
     with pytest.raises(ConfigError, match="strategy.gradmax_batches=0"):
         validate(cfg, environment=False)
+
+
+def test_layer_norm_width_growth_is_refused_where_it_cannot_keep_the_function() -> None:
+    from conftest import compose_cfg
+
+    from growlab.validation import validate
+
+    layer = ["model.norm=layer", "model.width=16"]
+    for strategy in ("gradmax-widen", "random-widen"):
+        with pytest.raises(ConfigError, match=f"strategy={strategy} cannot keep the function"):
+            validate(compose_cfg([f"strategy={strategy}", *layer]), environment=False)
+    uneven = ["strategy=net2wider", *layer, "strategy.final_width=64", "strategy.widen_by=16"]
+    with pytest.raises(ConfigError, match="strategy.final_width=64 must be a multiple"):
+        validate(compose_cfg(uneven), environment=False)
+    # One step to a multiple of the width copies every unit equally often: accepted, and exact.
+    for final in (32, 48):
+        ok = [
+            "strategy=net2wider",
+            *layer,
+            f"strategy.final_width={final}",
+            f"strategy.widen_by={final - 16}",
+        ]
+        validate(compose_cfg(ok), environment=False)
+    for strategy in ("gradmax-widen", "random-widen", "net2wider"):
+        validate(compose_cfg([f"strategy={strategy}", "model.norm=batch"]), environment=False)

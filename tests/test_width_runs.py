@@ -195,3 +195,27 @@ def test_width_sweep_resumes_an_interrupted_run_and_reports(tmp_path, monkeypatc
         "from-scratch-wide": "24",
     }
     assert "from-scratch-wide" in (sweep / "report.md").read_text()
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("final", [32, 48])
+def test_net2wider_keeps_a_layer_norm_network_when_every_unit_is_copied_equally(
+    tmp_path, model: str, final: int
+) -> None:
+    summary = run_in_process(
+        [
+            "debug=fast",
+            "strategy=net2wider",
+            f"model={model}",
+            "model.norm=layer",
+            "model.width=16",
+            f"strategy.final_width={final}",
+            f"strategy.widen_by={final - 16}",
+            "train.epochs_per_stage=1",
+        ],
+        tmp_path / "run",
+    )
+    grown = [s for s in summary["stages"] if s["phase"] == "grow"]
+    assert [s["width"] for s in grown] == [final]
+    # Duplicated units leave LayerNorm's mean and variance as they were; float rounding only.
+    assert grown[0]["preservation_error"] <= 1e-5

@@ -17,7 +17,7 @@ from growlab.config import ConfigError, TrainableSet
 from growlab.growth.nets import Arch, GrowableNet
 from growlab.growth.strategies import Growth, GrowthStrategy, StagePlan
 from growlab.growth.widening import GrowthData, Moved, widen_block
-from growlab.growth.width_operators import WidthOperator
+from growlab.growth.width_operators import Net2Wider, WidthOperator
 
 
 @dataclass
@@ -87,6 +87,30 @@ class WidthGrowthStrategy(GrowthStrategy):
                 "valid: ${model.width} (growth starts from the model's width)"
             )
         self._check_widths(cfg.depth)
+        if model.get("norm") == "layer" and self.operator is not None:
+            self._check_layer_norm(model["width"])
+
+    def _check_layer_norm(self, width: int) -> None:
+        """LayerNorm normalises over every unit of a layer, new ones included: the function is
+        kept only if the old units' statistics are, i.e. when net2wider copies every unit
+        equally often (the width multiplied in one step). Zero-fan-out units with their own
+        fan-in (GradMax, random) change the statistics whatever their fan-out."""
+        name = f"strategy={self.name}"
+        if not isinstance(self.operator, Net2Wider):
+            raise ConfigError(
+                f"{name} cannot keep the function with model.norm=layer (LayerNorm normalises "
+                "over the new units too); valid: model.norm=none|batch, or strategy=net2wider "
+                "multiplying the width in one step"
+            )
+        final = self.target_width
+        if final % width != 0 or self.step != final - width:
+            raise ConfigError(
+                f"{name} with model.norm=layer keeps the function only when every unit is "
+                f"copied equally often: strategy.final_width={final} must be a multiple of "
+                f"model.width={width} reached in one step (strategy.widen_by={final - width}); "
+                f"valid: final_width {2 * width}, {3 * width}, ... with widen_by = final_width - "
+                f"{width}"
+            )
 
     def _check_widths(self, depth: int) -> None:
         start, final, step = self.from_width, self.target_width, self.step
