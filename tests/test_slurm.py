@@ -145,24 +145,53 @@ def wait_for_rows(metrics: Path, rows: int, timeout: float) -> None:
     raise AssertionError(f"{metrics} never reached {rows} rows")
 
 
+def start_sweep(sweep: Path, *overrides: str) -> subprocess.Popen:
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    return subprocess.Popen(
+        sweep_command(sweep, *overrides),
+        cwd=sweep.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def requeue_with_usr2(job_id: str, victim: Path) -> float:
+    """Signal the job as SLURM does before its time limit; seconds until `victim` resumed."""
+    signalled = time.time()
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
+    while "resuming from" not in (victim / "growlab.log").read_text():
+        assert time.time() - signalled < 180, f"{victim.name} was never resumed"
+        time.sleep(0.2)
+    return time.time() - signalled
+
+
+def finish(proc: subprocess.Popen) -> None:
+    output, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 0, output[-3000:]
+
+
+def assert_resumed_to(victim: Path, reference: Path) -> None:
+    """`victim` resumed once and ended exactly as the uninterrupted `reference` did."""
+    resumed, expected = (json.loads((d / "summary.json").read_text()) for d in (victim, reference))
+    assert resumed["status"] == "completed" and resumed["resumes"] == 1
+    assert without_timing(resumed["stages"]) == without_timing(expected["stages"])
+    assert without_timing(read_metrics(victim / "metrics.jsonl")) == without_timing(
+        read_metrics(reference / "metrics.jsonl")
+    )
+
+
 def test_usr2_requeues_and_resumes_to_the_uninterrupted_result(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     # Two identical jobs: one is interrupted, the other is the uninterrupted reference.
-    overrides = [
+    proc = start_sweep(
+        sweep,
         "data=fashion_mnist",
         "model.width=32",
         "depth=2",
         "train.epochs_per_stage=4",
         "train.checkpoint_every_epochs=1,1",
-    ]
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    proc = subprocess.Popen(
-        sweep_command(sweep, *overrides),
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         deadline = time.time() + 120
@@ -170,26 +199,13 @@ def test_usr2_requeues_and_resumes_to_the_uninterrupted_result(tmp_path) -> None
             time.sleep(0.2)
         victim = sorted(sweep.glob("0_*"))[0]
         wait_for_rows(victim / "metrics.jsonl", 2, timeout=120)
-        job_id = slurm_job_of(victim)
-        signalled = time.time()
-        subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
-        while "resuming from" not in (victim / "growlab.log").read_text():
-            assert time.time() - signalled < 180, "the requeued job never resumed"
-            time.sleep(0.2)
-        print(f"USR2 signal to resumed training: {time.time() - signalled:.1f}s")
-        output, _ = proc.communicate(timeout=400)
+        waited = requeue_with_usr2(slurm_job_of(victim), victim)
+        print(f"USR2 signal to resumed training: {waited:.1f}s")
+        finish(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, output[-3000:]
-    resumed = json.loads((victim / "summary.json").read_text())
-    reference = json.loads((sorted(sweep.glob("1_*"))[0] / "summary.json").read_text())
-    assert resumed["status"] == "completed" and resumed["resumes"] == 1
-    assert without_timing(resumed["stages"]) == without_timing(reference["stages"])
-    rows = read_metrics(victim / "metrics.jsonl")
-    assert without_timing(rows) == without_timing(
-        read_metrics(sorted(sweep.glob("1_*"))[0] / "metrics.jsonl")
-    )
+    assert_resumed_to(victim, sorted(sweep.glob("1_*"))[0])
 
 
 def slurm_job_of(run_dir: Path) -> str:
@@ -238,22 +254,14 @@ def test_a_requeued_pack_skips_its_finished_run_and_resumes_the_interrupted_one(
     sweep = tmp_path / "sweep"
     # One pack of two identical runs: the first finishes, the second is interrupted, requeued
     # and must end exactly as the first did.
-    overrides = [
+    proc = start_sweep(
+        sweep,
         "data=fashion_mnist",
         "model.width=32",
         "depth=2",
         "train.epochs_per_stage=3",
         "train.checkpoint_every_epochs=1,1",
         "hydra.sweeper.runs_per_job=2",
-    ]
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    proc = subprocess.Popen(
-        sweep_command(sweep, *overrides),
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         deadline = time.time() + 300
@@ -264,21 +272,11 @@ def test_a_requeued_pack_skips_its_finished_run_and_resumes_the_interrupted_one(
         finished = {name: (first / name).read_bytes() for name in ("summary.json", "growlab.log")}
         job_id = slurm_job_of(victim)
         assert job_id == slurm_job_of(first)  # both runs in one array task
-        signalled = time.time()
-        subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
-        while "resuming from" not in (victim / "growlab.log").read_text():
-            assert time.time() - signalled < 180, "the requeued pack never resumed its run"
-            time.sleep(0.2)
-        output, _ = proc.communicate(timeout=400)
+        requeue_with_usr2(job_id, victim)
+        finish(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, output[-3000:]
     # The finished run was skipped, not run again: its files are untouched.
     assert {name: (first / name).read_bytes() for name in finished} == finished
-    resumed, reference = (json.loads((d / "summary.json").read_text()) for d in (victim, first))
-    assert resumed["status"] == "completed" and resumed["resumes"] == 1
-    assert without_timing(resumed["stages"]) == without_timing(reference["stages"])
-    assert without_timing(read_metrics(victim / "metrics.jsonl")) == without_timing(
-        read_metrics(first / "metrics.jsonl")
-    )
+    assert_resumed_to(victim, first)
