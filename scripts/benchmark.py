@@ -106,7 +106,7 @@ def main() -> None:
     results["meta"]["benchmark_wall_s"] = time.perf_counter() - started
     results["meta"]["loadavg_end"] = os.getloadavg()
     goals = targets(results)
-    results["targets"] = [asdict(g) for g in goals]
+    results["targets"] = [{**asdict(g), "target": g.target, "met": g.met} for g in goals]
     print_report(results, goals)
     if args.profile:
         print(profile_epoch(device))

@@ -43,11 +43,28 @@ SWEEP_QUICK = ["strategy=freeze-all-but-new,from-scratch", "depth=2", "seed=0,1"
 
 @dataclass
 class Target:
+    """A measured ratio against its goal: `ratio <= bound` ("<=") or `ratio >= bound` (">=")."""
+
     name: str
     measured: str
     ratio: float
-    target: str
-    met: bool
+    op: str
+    bound: float
+    unit: str = "x"
+
+    @property
+    def met(self) -> bool:
+        return self.ratio <= self.bound if self.op == "<=" else self.ratio >= self.bound
+
+    @property
+    def target(self) -> str:
+        return f"{self.op} {self.bound:.3g}{self.unit}"
+
+    @property
+    def margin(self) -> str:
+        """The factor by which the goal is met or missed, as a percentage."""
+        factor = self.ratio / self.bound if self.op == "<=" else self.bound / self.ratio
+        return f"{'met' if self.met else 'missed'} by {abs(1 - factor) * 100:.0f}%"
 
 
 # ---- helpers ------------------------------------------------------------------------------
