@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -20,80 +19,16 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from growlab import __version__
-from growlab.config import ConfigError, ResumeMode, ReturnMetric, register_configs
-from growlab.engine import run_dir as rundir
-from growlab.engine.loop import Run
+from growlab.config import ReturnMetric, register_configs
+from growlab.engine.job import Refused, run_job
 from growlab.engine.outcome import RunOutcome, outcome
 from growlab.engine.progress import log_sweep_count
-from growlab.engine.records import write_summary
-from growlab.tracking.loggers import make_logger
-from growlab.validation import validate
 
 log = logging.getLogger("growlab")
 register_configs()
 
 EXIT_FAILED, EXIT_REFUSED, EXIT_DIVERGED = 1, 2, 3
 OPTUNA, DIRECTION = "hydra/sweeper=optuna", "hydra.sweeper.direction="
-
-
-class Refused(Exception):
-    """Nothing was run: the config is invalid or the run directory cannot be used."""
-
-
-def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Validate, check the run directory, then run the stage loop; returns the summary.
-
-    Raises `Refused` before any training; a crash leaves a `failed` summary (never over a
-    finished one) and is re-raised.
-    """
-    try:
-        validate(cfg)
-    except ConfigError as exc:
-        if not (run_dir / "summary.json").exists():  # a fresh directory records why
-            write_summary(run_dir / "summary.json", {"status": "failed", "error": str(exc)})
-        rundir.restore_hydra(run_dir)
-        raise Refused(f"invalid configuration: {exc}") from None
-    try:
-        with rundir.RunDirLock(run_dir):
-            return _run_in_locked_dir(cfg, run_dir)
-    except rundir.RunDirError as exc:
-        rundir.restore_hydra(run_dir)
-        raise Refused(str(exc)) from None
-
-
-def _run_in_locked_dir(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    config = rundir.result_config(cfg)
-    if ResumeMode(cfg.resume) is ResumeMode.restart:
-        rundir.clear(run_dir)
-    existing = rundir.inspect(run_dir, config)
-    if existing.finished:
-        assert existing.summary is not None
-        rundir.restore_hydra(run_dir)
-        log.info(
-            "%s already holds a %s run of this config; nothing to do "
-            "(resume=restart runs it again)",
-            run_dir,
-            existing.summary["status"],
-        )
-        return existing.summary
-    if existing.empty:
-        rundir.backup_hydra(run_dir)
-
-    logger = make_logger(cfg, run_dir)
-    run = None
-    try:
-        run = Run(cfg, run_dir, logger, existing.last)
-        return run.run()
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        if run is not None and hasattr(run, "progress"):
-            run.status = "failed"
-            summary = run.write_summary(error=error)
-        else:
-            summary = {"status": "failed", "error": error, "config": config}
-            write_summary(run_dir / "summary.json", summary)
-        logger.finish(summary)
-        raise
 
 
 @hydra.main(version_base="1.3", config_path="pkg://growlab.conf", config_name="config")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ from growlab.engine.progress import RunProgress
 from growlab.engine.run_base import RunBase
 from growlab.engine.state import stage_line
 from growlab.engine.training import (
+    EpochResult,
     flops_per_sample,
     max_output_change,
     train_epoch,
@@ -31,33 +33,62 @@ from growlab.engine.training import (
 from growlab.growth.nets import block_widths, count_params
 from growlab.growth.strategies import Growth, StagePlan
 
+
+@dataclass
+class StageInputs:
+    inputs: torch.Tensor  # what the first trainable block gets (x itself when start is None)
+    start: int | None  # index of the first block `inputs` go into
+    targets: torch.Tensor
+    flops_epoch: float  # training FLOPs of one epoch
+
+
 log = logging.getLogger("growlab")
 
 
 class Run(RunBase):
     def run(self) -> dict[str, Any]:
         self.start_or_resume()
-        done = sum(p.epochs for p in self.plan[: self.progress.stage]) + self.progress.epoch
-        self.bar = RunProgress(sum(p.epochs for p in self.plan), done)
+        return self.continue_run()
+
+    def continue_run(self) -> dict[str, Any]:
+        """Every stage left from where the run stands, then its final outputs."""
+        self.bar = self.progress_bar()
         try:
-            while self.progress.stage < len(self.plan):
+            while self.stages_left():
                 plan = self.plan[self.progress.stage]
                 if self.progress.current is None:
                     self.begin_stage(plan)
-                self.error = self.train_stage(plan)
-                if self.error is not None:
-                    self.status = "diverged"
-                    log.error("diverged: %s", self.error)
+                error = self.train_stage(plan)
+                if error is not None:
+                    self.diverge(error)
                     break
                 self.end_stage()
-            if self.status == "running":
-                self.status = "completed"
-                self.save_final_model()
-            self.save_last()
-            self.checkpoints.wait()
+            self.close_outputs()
         finally:
             self.bar.close()
             self.checkpoints.close()
+        return self.report()
+
+    def progress_bar(self) -> RunProgress:
+        done = sum(p.epochs for p in self.plan[: self.progress.stage]) + self.progress.epoch
+        return RunProgress(sum(p.epochs for p in self.plan), done)
+
+    def stages_left(self) -> bool:
+        return self.status == "running" and self.progress.stage < len(self.plan)
+
+    def diverge(self, error: str) -> None:
+        self.status, self.error = "diverged", error
+        log.error("diverged: %s", error)
+
+    def close_outputs(self) -> None:
+        """The final model (when completed) and `last` checkpoint, on disk before the summary."""
+        if self.status == "running":
+            self.status = "completed"
+            self.save_final_model()
+        self.save_last()
+        self.checkpoints.wait()
+
+    def report(self) -> dict[str, Any]:
         # Written last: a `completed` summary means every output of the run is on disk.
         result = self.write_summary()
         self.logger.finish(result)
@@ -110,49 +141,73 @@ class Run(RunBase):
         self.progress.current = record
         self.progress.epoch = 0
 
-    def train_stage(self, plan: StagePlan) -> str | None:
-        """Train the open stage's epochs; returns why training diverged, or None."""
-        cfg, record = self.cfg, self.progress.current
-        assert record is not None
-        t0 = time.perf_counter()
+    def stage_inputs(self, replicas: int = 1) -> StageInputs:
+        """What the open stage trains on: the inputs of its first trainable block (cached
+        features of a frozen prefix), the targets and the training FLOPs of one epoch. On the
+        CPU, sets the thread count for `replicas` networks trained together."""
+        cfg = self.cfg
         if self.device.type == "cpu":
             sample = self.data.x_train[:1]
-            batch_flops = flops_per_sample(self.net, sample) * cfg.train.batch_size
+            batch_flops = flops_per_sample(self.net, sample) * cfg.train.batch_size * replicas
             torch.set_num_threads(cpu_threads(cfg.train.num_threads, batch_flops))
         max_bytes = cfg.train.cache_max_mb * 2**20 if cfg.train.cache_frozen_features else 0
         inputs, start = cached_inputs(self.net, self.data.x_train, max_bytes, self.feature_cache)
         targets = self.objective.targets(*self.split("train"))
         flops_epoch = self.train_flops_per_sample() * len(self.data.x_train)
+        return StageInputs(inputs, start, targets, flops_epoch)
+
+    def train_stage(self, plan: StagePlan) -> str | None:
+        """Train the open stage's epochs; returns why training diverged, or None."""
+        record = self.progress.current
+        assert record is not None
+        t0 = time.perf_counter()
+        stage = self.stage_inputs()
         record["stage_wall_s"] += time.perf_counter() - t0  # the cache build is stage work
         while self.progress.epoch < plan.epochs:
             t0 = time.perf_counter()
             result = train_epoch(
                 self.net,
-                inputs,
-                targets,
+                stage.inputs,
+                stage.targets,
                 self.optimizer,
-                cfg.train.batch_size,
+                self.cfg.train.batch_size,
                 self.generator,
-                start,
+                stage.start,
                 self.objective.loss,
             )
             val = self.evaluate(self.net, "val", self.objective)
-            self.progress.last_val = [val.loss, val.acc]
-            self.progress.epoch += 1
-            self.progress.cum_train_flops += flops_epoch
-            record["stage_wall_s"] += time.perf_counter() - t0
-            self.record_epoch(result, val)
-            if self.scheduler is not None:
-                self.scheduler.step()
-            record["train_loss"], record["train_acc"] = result.loss, result.acc
-            diverged = self.divergence.check(
-                result.loss, self.progress.start_loss, record["start_loss"]
-            )
-            if diverged is not None:
-                return f"stage {self.progress.stage} epoch {self.progress.epoch}: {diverged}"
-            every = cfg.train.checkpoint_every_epochs
-            if every > 0 and self.progress.epoch % every == 0 and self.progress.epoch < plan.epochs:
-                self.save_last()
+            error = self.after_epoch(plan, stage, result, val, time.perf_counter() - t0)
+            if error is not None:
+                return error
+        return None
+
+    def after_epoch(
+        self,
+        plan: StagePlan,
+        stage: StageInputs,
+        result: EpochResult,
+        val: EpochResult,
+        seconds: float,
+    ) -> str | None:
+        """Record a trained epoch, step the schedule, checkpoint; returns why training
+        diverged, or None."""
+        record = self.progress.current
+        assert record is not None
+        self.progress.last_val = [val.loss, val.acc]
+        self.progress.epoch += 1
+        self.progress.cum_train_flops += stage.flops_epoch
+        record["stage_wall_s"] += seconds
+        self.record_epoch(result, val)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        record["train_loss"], record["train_acc"] = result.loss, result.acc
+        start = self.progress.start_loss
+        diverged = self.divergence.check(result.loss, start, record["start_loss"])
+        if diverged is not None:
+            return f"stage {self.progress.stage} epoch {self.progress.epoch}: {diverged}"
+        every = self.cfg.train.checkpoint_every_epochs
+        if every > 0 and self.progress.epoch % every == 0 and self.progress.epoch < plan.epochs:
+            self.save_last()
         return None
 
     def widths(self) -> dict[str, Any]:

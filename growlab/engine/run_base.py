@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from growlab.data import load_data
+from growlab.data import DataSplits, load_data
 from growlab.engine import checkpoint as ckpt
 from growlab.engine.feature_cache import FeatureCache, cached_inputs
 from growlab.engine.optim import build_optimizer, carry_state, resolve_device
@@ -37,6 +37,18 @@ from growlab.tracking.loggers import SafeLogger
 
 log = logging.getLogger("growlab")
 
+# Runs of one process (a sweep, a stack of replicas) share one copy of the data on the device.
+_ON_DEVICE: dict[tuple[int, str], tuple[DataSplits, DataSplits]] = {}
+
+
+def data_on_device(data: DataSplits, device: torch.device) -> DataSplits:
+    key = (id(data), str(device))
+    if key not in _ON_DEVICE:
+        if len(_ON_DEVICE) >= 2:
+            _ON_DEVICE.pop(next(iter(_ON_DEVICE)))
+        _ON_DEVICE[key] = (data, data.to(device))  # holding `data` keeps its id unique
+    return _ON_DEVICE[key][1]
+
 
 class RunBase:
     def __init__(
@@ -54,7 +66,7 @@ class RunBase:
         self.started = time.perf_counter()
         self.checkpoints = ckpt.BackgroundWriter()
         torch.manual_seed(cfg.seed)
-        self.data = load_data(cfg.data).to(self.device)
+        self.data = data_on_device(load_data(cfg.data), self.device)
         self.num_classes = self.data.num_classes
         probe_x, probe_y = self.split("val")
         self.probe = probe_x[: cfg.train.probe_size]
