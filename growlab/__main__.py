@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from growlab import __version__
 from growlab.config import ReturnMetric, register_configs
+from growlab.engine import stack_session
 from growlab.engine.job import Refused, run_job
 from growlab.engine.outcome import RunOutcome, outcome
 from growlab.engine.progress import log_sweep_count
@@ -38,6 +39,9 @@ def main(cfg: DictConfig) -> RunOutcome:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     metric = ReturnMetric(cfg.return_metric).value
+    session = stack_session.current()
+    if session is not None:  # a stack of seeds (hydra.sweeper.stack_seeds=true)
+        return session.join(cfg, run_dir, metric)
     try:
         summary = run_job(cfg, run_dir)
     except Refused as exc:

@@ -59,6 +59,24 @@ def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def snapshot(value: Any) -> Any:
+    """A copy that training cannot change: tensors cloned, containers rebuilt (a state dict
+    keeps its type and `_metadata`), everything else (numbers, strings, tuples of fresh RNG
+    states) shared. Several times cheaper than copy.deepcopy on a checkpoint payload."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        out = type(value)()
+        for key, item in value.items():
+            out[key] = snapshot(item)
+        if hasattr(value, "_metadata"):
+            out._metadata = copy.deepcopy(value._metadata)  # type: ignore[attr-defined]
+        return out
+    if isinstance(value, list):
+        return [snapshot(item) for item in value]
+    return value
+
+
 class BackgroundWriter:
     """Writes checkpoints on a background thread, so the next epoch trains while one is written.
 
@@ -74,7 +92,7 @@ class BackgroundWriter:
 
     def save(self, payload: dict[str, Any], path: Path) -> None:
         self.wait()
-        self._pending = self._pool.submit(_save, copy.deepcopy(payload), path)
+        self._pending = self._pool.submit(_save, snapshot(payload), path)
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None

@@ -65,6 +65,12 @@ class Objective:
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(outputs, targets)
 
+    def replica_losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """`loss` of each replica of a stack: (R, B, ...) outputs and targets -> (R,)."""
+        from torch.func import vmap
+
+        return vmap(self.loss)(outputs, targets)
+
     def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -76,6 +82,12 @@ class Objective:
 @dataclass
 class Classification(Objective):
     """Cross-entropy on the labels; accuracy and loss on the validation and test splits."""
+
+    def replica_losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if type(self).loss is not Classification.loss:  # a subclass with its own loss
+            return super().replica_losses(outputs, targets)
+        each = F.cross_entropy(outputs.flatten(0, 1), targets.flatten(), reduction="none")
+        return each.view(targets.shape).mean(1)
 
     def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
         test = trainer.evaluate(trainer.net, "test", self)
@@ -113,6 +125,11 @@ class Reconstruction(Objective):
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(outputs, targets)
+
+    def replica_losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if type(self).loss is not Reconstruction.loss:
+            return super().replica_losses(outputs, targets)
+        return F.mse_loss(outputs, targets, reduction="none").flatten(1).mean(1)
 
     def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
         recon_train = trainer.evaluate(trainer.net, "train", self)

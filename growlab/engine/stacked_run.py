@@ -1,0 +1,283 @@
+"""Runs that differ only in their seed, trained together as a stack of replicas.
+
+Each replica is a full `Run` with its own run directory, metrics, checkpoints, summary and
+logger, and its own random state: the global torch RNG a solo run seeds and grows from is
+swapped in for each replica's own steps (`ReplicaRng`), and each shuffles with its own
+generator. The replicas grow in step (growth, preservation check, stage metrics and
+checkpoints are each replica's own code, one after the other); what they share is every
+training epoch and every validation pass, computed as one stack (growlab.engine.stacked_*).
+
+A replica that diverges is finished with status `diverged` and leaves the stack; the others go
+on. What cannot be stacked runs solo, and the log says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from growlab.engine.job import fail
+from growlab.engine.loop import Run, StageInputs
+from growlab.engine.progress import RunProgress
+from growlab.engine.stacked_forward import StackedNet
+from growlab.engine.stacked_state import StackedState, StackError
+from growlab.engine.stacked_training import stacked_evaluate, stacked_train_epoch
+from growlab.growth.strategies import StagePlan
+
+log = logging.getLogger("growlab")
+
+
+class ReplicaRng:
+    """A replica's own global torch RNG state (CPU, and CUDA once initialised)."""
+
+    def __init__(self) -> None:
+        self.cpu: torch.Tensor | None = None
+        self.cuda: list[torch.Tensor] | None = None
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        saved_cpu = torch.get_rng_state()
+        saved_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        if self.cpu is not None:
+            torch.set_rng_state(self.cpu)
+        if self.cuda is not None and saved_cuda is not None:
+            torch.cuda.set_rng_state_all(self.cuda)
+        try:
+            yield
+        finally:
+            self.cpu = torch.get_rng_state()
+            if torch.cuda.is_initialized():
+                self.cuda = torch.cuda.get_rng_state_all()
+            torch.set_rng_state(saved_cpu)
+            if saved_cuda is not None:
+                torch.cuda.set_rng_state_all(saved_cuda)
+
+
+class Replica:
+    """A member of a stack: its run, its random state, and how it ended."""
+
+    def __init__(self, run: Run, rng: ReplicaRng) -> None:
+        self.run, self.rng = run, rng
+        self.summary: dict[str, Any] | None = None
+
+    def call(self, method: Callable[..., Any], *args: Any) -> Any:
+        with self.rng.active():
+            return method(*args)
+
+
+class QuietProgress(RunProgress):
+    """A replica's epochs show on the stack's one progress bar."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def update(self, stage: int, n_stages: int, depth: int, epoch: int, loss: float) -> None:
+        pass
+
+
+def unstackable(runs: list[Run]) -> str | None:
+    """Why these runs cannot train as one stack, or None."""
+    if len(runs) < 2:
+        return "a stack needs at least two runs"
+    if float(runs[0].cfg.model.get("dropout", 0.0)) > 0:
+        return (
+            "model.dropout > 0: a stack cannot draw each replica's dropout masks as its solo "
+            "run does"
+        )
+    positions = {_position(run) for run in runs}
+    if len(positions) > 1:
+        return f"their checkpoints stand at different points {sorted(positions)}"
+    return None
+
+
+def _position(run: Run) -> tuple[int, int, bool]:
+    if run.last is None:
+        return (0, 0, False)
+    progress = run.last["progress"]
+    return (progress["stage"], progress["epoch"], progress["current"] is not None)
+
+
+class StackedRun:
+    def __init__(self, replicas: list[Replica]) -> None:
+        self.replicas = replicas
+        self.alive: list[Replica] = []
+
+    def run(self) -> list[dict[str, Any]]:
+        """Every replica's summary (in order); a replica's crash is its own failed summary."""
+        runs = [r.run for r in self.replicas]
+        reason = unstackable(runs)
+        if reason is not None:
+            log.info("%d runs that differ only in seed train one by one: %s", len(runs), reason)
+            for replica in self.replicas:
+                self.guarded(replica, lambda rep: rep.call(rep.run.run))
+            return self.summaries()
+        for replica in self.replicas:
+            if self.guarded(replica, self.start):
+                self.alive.append(replica)
+        log.info("training %d runs as one stack (seeds %s)", len(self.alive), self.seeds())
+        self.bar = self.alive[0].run.progress_bar() if self.alive else None
+        try:
+            self.lockstep()
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+        return self.summaries()
+
+    def seeds(self) -> str:
+        return ",".join(str(r.run.cfg.seed) for r in self.alive)
+
+    def summaries(self) -> list[dict[str, Any]]:
+        return [r.summary or {"status": "failed"} for r in self.replicas]
+
+    def guarded(self, replica: Replica, step: Callable[[Replica], Any]) -> bool:
+        """Run a replica's step; a crash fails that replica alone."""
+        try:
+            result = step(replica)
+        except Exception as exc:
+            log.exception("run %s failed", replica.run.run_dir)
+            with replica.rng.active():
+                replica.run.checkpoints.close()
+                replica.summary = fail(replica.run, exc)
+            return False
+        if isinstance(result, dict):
+            replica.summary = result
+        return True
+
+    @staticmethod
+    def start(replica: Replica) -> None:
+        replica.call(replica.run.start_or_resume)
+        replica.run.bar = QuietProgress()
+
+    def each(self, step: Callable[[Replica], Any]) -> None:
+        self.alive = [r for r in self.alive if self.guarded(r, step)]
+
+    def lockstep(self) -> None:
+        while self.alive and self.alive[0].run.stages_left():
+            plan = self.alive[0].run.plan[self.alive[0].run.progress.stage]
+            self.each(
+                lambda r, plan=plan: (
+                    r.run.progress.current is not None or r.call(r.run.begin_stage, plan)
+                )
+            )
+            try:
+                self.train_stage(plan)
+            except StackError as exc:
+                log.info("the stack of seeds %s goes on one by one: %s", self.seeds(), exc)
+                self.each(lambda r: r.call(r.run.continue_run))
+                return
+            self.each(lambda r: r.call(r.run.end_stage))
+        self.each(lambda r: r.call(self.finish_replica, r))
+
+    @staticmethod
+    def begin_stage(replica: Replica, plan: StagePlan) -> None:
+        if replica.run.progress.current is None:  # else resumed inside the stage
+            replica.call(replica.run.begin_stage, plan)
+
+    @staticmethod
+    def finish_replica(replica: Replica) -> dict[str, Any]:
+        run = replica.run
+        try:
+            run.close_outputs()
+        finally:
+            run.checkpoints.close()
+        return run.report()
+
+    def train_stage(self, plan: StagePlan) -> None:
+        t0 = time.perf_counter()
+        inputs: list[StageInputs] = []
+        self.each(lambda r: inputs.append(r.call(r.run.stage_inputs, len(self.alive))))
+        if not self.alive:
+            return
+        if len({i.start for i in inputs}) > 1:
+            raise StackError("the replicas' frozen prefixes differ")
+        if any(i.targets is not inputs[0].targets for i in inputs):
+            raise StackError("the replicas train on different data")
+        # Shared inputs (the data, or a parameter-free reshape of it), or each replica's
+        # cached features of its frozen prefix.
+        per_replica = any(i.inputs is not inputs[0].inputs for i in inputs)
+        stage = StackStage(
+            inputs,
+            torch.stack([i.inputs for i in inputs]) if per_replica else inputs[0].inputs,
+            per_replica,
+        )
+        stage_s = time.perf_counter() - t0
+        for replica in self.alive:
+            replica.run.progress.current["stage_wall_s"] += stage_s  # type: ignore[index]
+        for _ in range(plan.epochs - self.alive[0].run.progress.epoch):
+            self.train_epoch(plan, stage)
+            if not self.alive:
+                return
+
+    def train_epoch(self, plan: StagePlan, stage: StackStage) -> None:
+        t0 = time.perf_counter()
+        runs = [r.run for r in self.alive]
+        lead = runs[0]
+        state = StackedState([r.net for r in runs], [r.optimizer for r in runs], lead.cfg.optimizer)
+        net = StackedNet(lead.net, state.tensors)
+        generators = [r.generator for r in runs]
+        before = [g.get_state() for g in generators]
+        try:
+            results = stacked_train_epoch(
+                net,
+                stage.stacked,
+                stage.inputs[0].targets,
+                state.optimizer,
+                lead.cfg.train.batch_size,
+                generators,
+                stage.inputs[0].start,
+                lead.objective.replica_losses,
+                stage.per_replica,
+            )
+        except Exception as exc:  # e.g. a module vmap cannot batch: each replica goes solo
+            for generator, saved in zip(generators, before, strict=True):
+                generator.set_state(saved)
+            raise StackError(f"{type(exc).__name__}: {exc}") from exc
+        state.write_back()
+        x_val, y_val = lead.split("val")
+        vals = stacked_evaluate(
+            net,
+            x_val,
+            lead.objective.targets(x_val, y_val),
+            lead.cfg.train.eval_batch_size,
+            lead.objective.replica_losses,
+        )
+        seconds = time.perf_counter() - t0
+        keep = []
+        for replica, inputs, result, val in zip(
+            self.alive, stage.inputs, results, vals, strict=True
+        ):
+            error = replica.call(replica.run.after_epoch, plan, inputs, result, val, seconds)
+            if error is None:
+                keep.append(replica)
+                continue
+            replica.call(replica.run.diverge, f"{error} (seed {replica.run.cfg.seed}, stacked)")
+            self.guarded(replica, lambda r: r.call(self.finish_replica, r))
+        if len(keep) < len(self.alive):
+            stage.keep([self.alive.index(r) for r in keep])
+            self.alive = keep
+        if self.bar is not None and keep:
+            p = keep[0].run.progress
+            self.bar.update(
+                p.stage, len(lead.plan), keep[0].run.net.depth, p.epoch, results[0].loss
+            )
+
+
+@dataclass
+class StackStage:
+    """What the stack trains on in the open stage."""
+
+    inputs: list[StageInputs]  # each replica's
+    stacked: torch.Tensor  # the shared inputs, or each replica's stacked (R, N, ...)
+    per_replica: bool
+
+    def keep(self, rows: list[int]) -> None:
+        """Only these replicas go on."""
+        self.inputs = [self.inputs[i] for i in rows]
+        if self.per_replica and rows:
+            self.stacked = self.stacked[rows]
