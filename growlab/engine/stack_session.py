@@ -20,6 +20,7 @@ from typing import Any
 
 from growlab.engine.job import Refused, open_run, start_run
 from growlab.engine.outcome import RunOutcome, outcome
+from growlab.engine.replica_logs import job_log_files
 from growlab.engine.stacked_run import Replica, ReplicaRng, StackedRun
 
 log = logging.getLogger("growlab")
@@ -64,7 +65,7 @@ class StackSession:
             log.exception("run %s failed", run_dir)
             self.outcomes[key] = RunOutcome(None, "failed", key, metric)
             return
-        self.replicas.append(Replica(run, rng))
+        self.replicas.append(Replica(run, rng, job_log_files(run_dir)))
 
     def train(self, metric: str) -> None:
         try:

@@ -22,9 +22,11 @@ from typing import Any
 
 import torch
 
+from growlab.engine import replica_logs
 from growlab.engine.job import fail
 from growlab.engine.loop import Run, StageInputs
 from growlab.engine.progress import RunProgress
+from growlab.engine.replica_logs import LogFile
 from growlab.engine.stacked_forward import StackedNet
 from growlab.engine.stacked_state import StackedState, StackError
 from growlab.engine.stacked_training import stacked_evaluate, stacked_train_epoch
@@ -60,15 +62,21 @@ class ReplicaRng:
 
 
 class Replica:
-    """A member of a stack: its run, its random state, and how it ended."""
+    """A member of a stack: its run, random state and log files, and how it ended."""
 
-    def __init__(self, run: Run, rng: ReplicaRng) -> None:
+    def __init__(self, run: Run, rng: ReplicaRng, log_files: list[LogFile] | None = None) -> None:
         self.run, self.rng = run, rng
+        self.log_files = log_files or []
+        self.index = 0  # its place in the stack
         self.summary: dict[str, Any] | None = None
 
     def call(self, method: Callable[..., Any], *args: Any) -> Any:
-        with self.rng.active():
-            return method(*args)
+        token = replica_logs.active.set((self.index, int(self.run.cfg.seed)))
+        try:
+            with self.rng.active():
+                return method(*args)
+        finally:
+            replica_logs.active.reset(token)
 
 
 class QuietProgress(RunProgress):
@@ -106,10 +114,17 @@ def _position(run: Run) -> tuple[int, int, bool]:
 class StackedRun:
     def __init__(self, replicas: list[Replica]) -> None:
         self.replicas = replicas
+        for index, replica in enumerate(replicas):
+            replica.index = index
         self.alive: list[Replica] = []
 
     def run(self) -> list[dict[str, Any]]:
         """Every replica's summary (in order); a replica's crash is its own failed summary."""
+        files = {r.index: r.log_files for r in self.replicas}
+        with replica_logs.replica_logs(files):
+            return self.run_replicas()
+
+    def run_replicas(self) -> list[dict[str, Any]]:
         runs = [r.run for r in self.replicas]
         reason = unstackable(runs)
         if reason is not None:

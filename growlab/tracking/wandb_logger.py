@@ -175,6 +175,8 @@ def summary_items(summary: dict[str, Any]) -> dict[str, Any]:
 
 # ---- the logger ----------------------------------------------------------------------------
 class WandbLogger:
+    open_runs = 0  # runs of this process not finished yet
+
     def __init__(self, cfg: Any, run_dir: Path) -> None:
         import wandb
 
@@ -201,6 +203,7 @@ class WandbLogger:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         self.mode = mode
         self.run = self._start()
+        WandbLogger.open_runs += 1
         for step in dict.fromkeys(STEP_METRICS.values()):
             self.run.define_metric(step)
         for prefix, step in STEP_METRICS.items():
@@ -244,5 +247,8 @@ class WandbLogger:
             self.run.summary.update(summary_items(summary))
             self.run.finish(exit_code=0 if summary.get("status") == "completed" else 1)
         finally:
-            # finish() alone can return before the run file is complete: wait for the service.
-            self._teardown()
+            WandbLogger.open_runs -= 1
+            # finish() alone can return before the run file is complete: wait for the service,
+            # once no other run of this process (a stack of seeds) still logs through it.
+            if WandbLogger.open_runs == 0:
+                self._teardown()

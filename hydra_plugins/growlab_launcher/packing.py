@@ -36,20 +36,35 @@ RunArgs = tuple[list[str], str, int, str, dict[type, Singleton]]
 
 
 class Pack:
-    """Runs of a sweep, one after the other in one submitit job."""
+    """Runs of a sweep in one submitit job: one after the other, or (`stacked`) trained
+    together as a stack of seeds (growlab.engine.stack_session)."""
 
-    def __init__(self, launcher: BaseSubmititLauncher, runs: list[RunArgs]) -> None:
+    def __init__(
+        self, launcher: BaseSubmititLauncher, runs: list[RunArgs], stacked: bool = False
+    ) -> None:
         self.launcher = launcher
         self.runs = runs
+        self.stacked = stacked
         self.finished: dict[int, JobReturn] = {}
 
     def __call__(self) -> list[JobReturn]:
+        if self.stacked:
+            return self.run_stack()
         for index, run in enumerate(self.runs):
             if index in self.finished:
                 log.info("pack: job #%d finished before the requeue; skipped", run[2])
                 continue
             self.finished[index] = self.launcher(*run)
         return [self.finished[i] for i in range(len(self.runs))]
+
+    def run_stack(self) -> list[JobReturn]:
+        """A requeued stack starts over as a whole: each run resumes from its `last.pt`."""
+        from growlab.engine.stack_session import resolve, stack_session
+
+        with stack_session(len(self.runs)) as session:
+            returns = [self.launcher(*run) for run in self.runs]
+        resolve(returns, session)
+        return returns
 
     def checkpoint(self) -> Any:
         import submitit
@@ -61,11 +76,13 @@ class PackingLauncher(BaseSubmititLauncher):
     """A submitit launcher that submits `runs_per_job` runs per job (1: Hydra's behaviour)."""
 
     runs_per_job: int = 1
+    # Sizes of consecutive stacks of seeds to train together, one job each (stack_seeds).
+    stacks: list[int] | None = None
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        if self.runs_per_job <= 1:
+        if self.runs_per_job <= 1 and self.stacks is None:
             return super().launch(job_overrides, initial_job_idx)
         assert self.config is not None
         runs: list[RunArgs] = []
@@ -81,16 +98,29 @@ class PackingLauncher(BaseSubmititLauncher):
                     Singleton.get_state(),
                 )
             )
-        k = self.runs_per_job
-        packs = [Pack(self, runs[i : i + k]) for i in range(0, len(runs), k)]
-        log.info(
-            "submitit '%s': %d runs packed into %d jobs of up to %d runs, sweep output dir: %s",
-            self._EXECUTOR,
-            len(runs),
-            len(packs),
-            k,
-            self.config.hydra.sweep.dir,
-        )
+        if self.stacks is not None:
+            packs, first = [], 0
+            for size in self.stacks:
+                packs.append(Pack(self, runs[first : first + size], stacked=size > 1))
+                first += size
+            log.info(
+                "submitit '%s': %d runs in %d jobs, one per stack of seeds, sweep output dir: %s",
+                self._EXECUTOR,
+                len(runs),
+                len(packs),
+                self.config.hydra.sweep.dir,
+            )
+        else:
+            k = self.runs_per_job
+            packs = [Pack(self, runs[i : i + k]) for i in range(0, len(runs), k)]
+            log.info(
+                "submitit '%s': %d runs packed into %d jobs of up to %d runs, sweep output dir: %s",
+                self._EXECUTOR,
+                len(runs),
+                len(packs),
+                k,
+                self.config.hydra.sweep.dir,
+            )
         executor = self._executor()
         with executor.batch():
             jobs = [executor.submit(pack) for pack in packs]

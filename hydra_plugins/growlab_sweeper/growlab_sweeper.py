@@ -8,6 +8,10 @@
 - `runs_per_job=K` packs K runs into each launched job (one process, start-up and data loading
   paid once) with growlab's submitit launchers (`hydra/launcher=slurm` or `local`). The basic
   launcher already runs the whole sweep in this one process, so K changes nothing there.
+- `stack_seeds=true` trains the jobs that differ only in `seed` together, as one stack of
+  replicas in one process (growlab.engine.stack_session): with the basic launcher here, with
+  growlab's submitit launchers one job (one SLURM array task) per stack. Each job keeps its own
+  run directory and outputs.
 - A job that fails or diverges never stops the others: growlab's task returns its status
   instead of raising, and at the end the sweep's last line says how many runs did not complete
   and the exit status is 1.
@@ -51,9 +55,16 @@ def job_status(result: JobReturn) -> str:
 
 
 class GrowlabSweeper(BasicSweeper):
-    def __init__(self, max_batch_size: Any = None, params: Any = None, runs_per_job: Any = 1):
+    def __init__(
+        self,
+        max_batch_size: Any = None,
+        params: Any = None,
+        runs_per_job: Any = 1,
+        stack_seeds: Any = False,
+    ):
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.runs_per_job = runs_per_job
+        self.stack_seeds = stack_seeds
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -82,6 +93,33 @@ class GrowlabSweeper(BasicSweeper):
                 "runs_per_job=1",
                 k,
                 type(self.launcher).__name__,
+            )
+            raise SystemExit(EXIT_REFUSED)
+
+    def check_stacking(self) -> None:
+        """`stack_seeds` must be a bool, one stack per job, and the launcher able to stack."""
+        if not isinstance(self.stack_seeds, bool):
+            log.error(
+                "invalid configuration: hydra.sweeper.stack_seeds=%s; valid: true, false",
+                self.stack_seeds,
+            )
+            raise SystemExit(EXIT_REFUSED)
+        if not self.stack_seeds:
+            return
+        if self.runs_per_job != 1:
+            log.error(
+                "invalid configuration: hydra.sweeper.runs_per_job=%s with stack_seeds=true; "
+                "a stack is one job already; valid: runs_per_job=1",
+                self.runs_per_job,
+            )
+            raise SystemExit(EXIT_REFUSED)
+        name = type(self.launcher).__name__
+        if not hasattr(self.launcher, "stacks") and name not in LOCAL_LAUNCHERS:
+            log.error(
+                "invalid configuration: hydra.sweeper.stack_seeds=true needs a launcher that "
+                "stacks runs, got %s; valid: the basic launcher (default), hydra/launcher=slurm, "
+                "hydra/launcher=local",
+                name,
             )
             raise SystemExit(EXIT_REFUSED)
 
@@ -123,6 +161,7 @@ class GrowlabSweeper(BasicSweeper):
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         self.overrides = self.split_arguments(overrides, self.max_batch_size)
         self.check_packing()
+        self.check_stacking()
         self.validate_jobs([job for batch in self.overrides for job in batch])
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -132,12 +171,44 @@ class GrowlabSweeper(BasicSweeper):
         total = sum(len(batch) for batch in self.overrides)
         (sweep_dir / SWEEP_SIZE_FILE).write_text(f"{total}\n")
         returns: list[Sequence[JobReturn]] = []
+        if self.stack_seeds:
+            returns = self.launch_stacks([job for batch in self.overrides for job in batch])
         first = 0
-        while not self.is_done():
+        while not self.stack_seeds and not self.is_done():
             batch = self.get_job_batch()
             returns.append(self.launcher.launch(batch, initial_job_idx=first))
             first += len(batch)
         self.report(sweep_dir, [r for batch in returns for r in batch])
+        return returns
+
+    def launch_stacks(self, jobs: list[Sequence[str]]) -> list[Sequence[JobReturn]]:
+        """Launch the jobs grouped into stacks of seeds (consecutive job numbers)."""
+        stacks = seed_stacks(jobs)
+        sizes = [len(stack) for stack in stacks]
+        log.info(
+            "stack_seeds: %d jobs in %d stacks (%s runs each)",
+            len(jobs),
+            len(stacks),
+            ",".join(map(str, sorted(set(sizes)))),
+        )
+        ordered = [job for stack in stacks for job in stack]
+        assert self.launcher is not None
+        if hasattr(self.launcher, "stacks"):
+            self.launcher.stacks = sizes  # type: ignore[union-attr]
+            return [self.launcher.launch(ordered, initial_job_idx=0)]
+        from growlab.engine.stack_session import resolve, stack_session
+
+        returns: list[Sequence[JobReturn]] = []
+        first = 0
+        for stack in stacks:
+            if len(stack) == 1:
+                returns.append(self.launcher.launch(stack, initial_job_idx=first))
+            else:
+                with stack_session(len(stack)) as session:
+                    launched = self.launcher.launch(stack, initial_job_idx=first)
+                resolve(launched, session)
+                returns.append(launched)
+            first += len(stack)
         return returns
 
     @staticmethod
@@ -152,11 +223,22 @@ class GrowlabSweeper(BasicSweeper):
         log.info(line)
 
 
+def seed_stacks(jobs: Sequence[Sequence[str]]) -> list[list[Sequence[str]]]:
+    """The jobs grouped by everything but their `seed=` override, in order of appearance."""
+    groups: dict[tuple[str, ...], list[Sequence[str]]] = {}
+    for job in jobs:
+        key = tuple(o for o in job if o.split("=", 1)[0].lstrip("+~") != "seed")
+        groups.setdefault(key, []).append(job)
+    return list(groups.values())
+
+
 @dataclass
 class GrowlabSweeperConf(BasicSweeperConf):
     _target_: str = "hydra_plugins.growlab_sweeper.growlab_sweeper.GrowlabSweeper"
     # Runs per launched job (one process, one SLURM array task); see the module docstring.
     runs_per_job: Any = 1
+    # Train the jobs that differ only in `seed` together, as one stack (module docstring).
+    stack_seeds: Any = False
 
 
 ConfigStore.instance().store(
