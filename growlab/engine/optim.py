@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +12,8 @@ from hydra.utils import instantiate
 from torch import nn
 
 from growlab.engine.no_dynamo import make_lean
+
+log = logging.getLogger("growlab")
 
 # Below this many forward FLOPs per batch, one CPU thread beats several (measured on 2 cores).
 SMALL_BATCH_FLOPS = 20e6
@@ -65,9 +68,22 @@ def _widened(value: Any, old: torch.Tensor, new: torch.Tensor) -> Any:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """`auto`: CUDA when usable, else the CPU, saying why when a GPU was expected (SLURM or
+    CUDA_VISIBLE_DEVICES handed this process one that torch cannot use)."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible not in (None, "", "-1"):
+        log.warning(
+            "device=auto: CUDA is not usable (CUDA_VISIBLE_DEVICES=%s, but torch %s finds no "
+            "working CUDA device%s); training on the CPU",
+            visible,
+            torch.__version__,
+            "" if torch.version.cuda else ": it is a CPU-only build",
+        )
+    return torch.device("cpu")
 
 
 def cpu_threads(configured: int | None, batch_flops: float) -> int:

@@ -72,6 +72,7 @@ class RunBase:
         self.probe = probe_x[: cfg.train.probe_size]
         self.probe_y = self.objective.targets(self.probe, probe_y[: cfg.train.probe_size])
         self.status, self.error = "running", None
+        self.stack_size = 1  # replicas trained together (growlab.engine.stacked_run)
         self.feature_cache = FeatureCache()
         self.divergence = DivergenceGuard(cfg.train.divergence_factor, cfg.train.max_loss)
 
@@ -215,6 +216,9 @@ class RunBase:
             status=self.status,
             wall_s=self.elapsed(),
             device=str(self.device),
+            cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+            # Runs trained together as a stack of seeds share their wall time.
+            stack_size=self.stack_size,
         )
         if error or self.error:
             result["error"] = error or self.error

@@ -104,6 +104,10 @@ def unstackable(runs: list[Run]) -> str | None:
     return None
 
 
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a is b or (a.shape == b.shape and bool(torch.equal(a, b)))
+
+
 def _position(run: Run) -> tuple[int, int, bool]:
     if run.last is None:
         return (0, 0, False)
@@ -136,6 +140,8 @@ class StackedRun:
             if self.guarded(replica, self.start):
                 self.alive.append(replica)
         log.info("training %d runs as one stack (seeds %s)", len(self.alive), self.seeds())
+        for replica in self.alive:
+            replica.run.stack_size = len(self.alive)
         self.bar = self.alive[0].run.progress_bar() if self.alive else None
         try:
             self.lockstep()
@@ -211,11 +217,11 @@ class StackedRun:
             return
         if len({i.start for i in inputs}) > 1:
             raise StackError("the replicas' frozen prefixes differ")
-        if any(i.targets is not inputs[0].targets for i in inputs):
+        if not all(_same(i.targets, inputs[0].targets) for i in inputs):
             raise StackError("the replicas train on different data")
         # Shared inputs (the data, or a parameter-free reshape of it), or each replica's
         # cached features of its frozen prefix.
-        per_replica = any(i.inputs is not inputs[0].inputs for i in inputs)
+        per_replica = not all(_same(i.inputs, inputs[0].inputs) for i in inputs)
         stage = StackStage(
             inputs,
             torch.stack([i.inputs for i in inputs]) if per_replica else inputs[0].inputs,
