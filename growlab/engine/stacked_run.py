@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from growlab.engine import replica_logs
+from growlab.engine.deferred_signals import deferred_signals
 from growlab.engine.job import fail
 from growlab.engine.loop import Run, StageInputs
 from growlab.engine.progress import RunProgress
@@ -192,7 +193,9 @@ class StackedRun:
                 log.info("the stack of seeds %s goes on one by one: %s", self.seeds(), exc)
                 self.each(lambda r: r.call(r.run.continue_run))
                 return
-            self.each(lambda r: r.call(r.run.end_stage))
+            with deferred_signals():
+                self.each(lambda r: r.call(r.run.end_stage))
+                self.each(lambda r: r.run.checkpoints.wait())
         self.each(lambda r: r.call(self.finish_replica, r))
 
     @staticmethod
@@ -270,15 +273,18 @@ class StackedRun:
         )
         seconds = time.perf_counter() - t0
         keep = []
-        for replica, inputs, result, val in zip(
-            self.alive, stage.inputs, results, vals, strict=True
-        ):
-            error = replica.call(replica.run.after_epoch, plan, inputs, result, val, seconds)
-            if error is None:
-                keep.append(replica)
-                continue
-            replica.call(replica.run.diverge, f"{error} (seed {replica.run.cfg.seed}, stacked)")
-            self.guarded(replica, lambda r: r.call(self.finish_replica, r))
+        with deferred_signals():  # the replicas' checkpoints of this epoch, all or none
+            trained = zip(self.alive, stage.inputs, results, vals, strict=True)
+            for replica, inputs, result, val in trained:
+                error = replica.call(replica.run.after_epoch, plan, inputs, result, val, seconds)
+                if error is None:
+                    keep.append(replica)
+                    continue
+                seed = replica.run.cfg.seed
+                replica.call(replica.run.diverge, f"{error} (seed {seed}, stacked)")
+                self.guarded(replica, lambda r: r.call(self.finish_replica, r))
+            for replica in keep:
+                replica.run.checkpoints.wait()
         if len(keep) < len(self.alive):
             stage.keep([self.alive.index(r) for r in keep])
             self.alive = keep
