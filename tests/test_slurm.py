@@ -280,3 +280,44 @@ def test_a_requeued_pack_skips_its_finished_run_and_resumes_the_interrupted_one(
     # The finished run was skipped, not run again: its files are untouched.
     assert {name: (first / name).read_bytes() for name in finished} == finished
     assert_resumed_to(victim, first)
+
+
+def test_stacked_seeds_run_one_array_task_per_stack_and_get_the_gpu_they_ask_for(
+    tmp_path,
+) -> None:
+    sweep = tmp_path / "sweep"
+    result = run_sweep(
+        sweep,
+        "seed=0,1,2",
+        "depth=1,2",
+        "train.epochs_per_stage=1",
+        "hydra.sweeper.stack_seeds=true",
+        # The test cluster advertises two fake GPUs (scripts/slurm/up.sh): the request is
+        # scheduled and reaches the job, and device=auto falls back to the CPU, saying why.
+        "hydra.launcher.gpus_per_node=1",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = run_dirs(sweep)
+    summaries = [json.loads((r / "summary.json").read_text()) for r in runs]
+    assert len(summaries) == 6 and all(s["status"] == "completed" for s in summaries)
+    stacks: dict[int, set] = {}
+    for s in summaries:
+        stacks.setdefault(s["depth"], set()).add((s["slurm_job_id"], s["pid"]))
+        assert s["stack_size"] == 3 and s["device"] == "cpu"
+        assert s["cuda_visible_devices"] not in (None, "")
+    assert all(len(jobs) == 1 for jobs in stacks.values())  # one task, one process per stack
+    assert stacks[1] != stacks[2]
+    for run in runs:
+        log = (run / "growlab.log").read_text()
+        assert "device=auto: CUDA is not usable (CUDA_VISIBLE_DEVICES=" in log
+    array = {s["slurm_array_job_id"] for s in summaries}
+    assert len(array) == 1 and None not in array
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        states = sacct_states(list(array))
+        tasks = {k: v for k, v in states.items() if k.startswith(f"{next(iter(array))}_")}
+        if len(tasks) == 2 and set(tasks.values()) == {"COMPLETED"}:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"sacct does not show two completed array tasks: {states}")
