@@ -321,3 +321,40 @@ def test_stacked_seeds_run_one_array_task_per_stack_and_get_the_gpu_they_ask_for
         time.sleep(1)
     else:
         pytest.fail(f"sacct does not show two completed array tasks: {states}")
+
+
+def test_a_requeued_stack_resumes_every_replica_to_the_uninterrupted_result(tmp_path) -> None:
+    from conftest import compose_cfg
+
+    from growlab.engine.stack_session import StackSession
+
+    overrides = [
+        "data=fashion_mnist",
+        "model.width=32",
+        "depth=2",
+        "train.epochs_per_stage=3",
+        "train.num_threads=1",  # as in the one-CPU job, so the reference computes alike
+    ]
+    reference = tmp_path / "reference"
+    session = StackSession(2)
+    for seed in (0, 1):
+        cfg = compose_cfg([*overrides, "logger=none", f"seed={seed}"])
+        session.join(cfg, reference / f"seed{seed}", "val_acc")
+
+    sweep = tmp_path / "sweep"
+    proc = start_sweep(sweep, *overrides, "seed=0,1", "hydra.sweeper.stack_seeds=true")
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and len(list(sweep.glob("[01]_*/metrics.jsonl"))) < 2:
+            time.sleep(0.2)
+        victims = sorted(sweep.glob("[01]_*"))
+        wait_for_rows(victims[1] / "metrics.jsonl", 2, timeout=120)
+        requeue_with_usr2(slurm_job_of(victims[0]), victims[0])
+        finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for seed, victim in enumerate(victims):
+        log = (victim / "growlab.log").read_text()
+        assert log.count("training 2 runs as one stack") == 2  # before and after the requeue
+        assert_resumed_to(victim, reference / f"seed{seed}")
