@@ -217,16 +217,20 @@ def test_a_bad_stacking_request_is_refused_before_any_run(bad, message, tmp_path
 
 
 def test_signals_wait_until_the_stacks_checkpoints_are_written() -> None:
-    from growlab.engine.deferred_signals import deferred_signals
+    from growlab.engine.deferred_signals import CheckpointGuard
 
-    received: list[int] = []
-    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: received.append(signum))
+    events: list[str] = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: events.append("handler"))
     try:
-        with deferred_signals():
-            signal.raise_signal(signal.SIGUSR2)
+        with CheckpointGuard(lambda: events.append("writes waited for")) as guard:
+            with guard.handing_over_checkpoints():
+                signal.raise_signal(signal.SIGUSR2)
+                time.sleep(0.01)
+                assert events == []  # held back while the checkpoints are handed over
+            assert events == ["writes waited for", "handler"]
+            signal.raise_signal(signal.SIGUSR2)  # between epochs: at once, after the writes
             time.sleep(0.01)
-            assert received == []  # held back while the checkpoints are written
-        time.sleep(0.01)
-        assert received == [signal.SIGUSR2]  # then handed to the handler that was there
+            assert events[2:] == ["writes waited for", "handler"]
+        assert signal.getsignal(signal.SIGUSR2) is not guard.handle  # the old handler is back
     finally:
         signal.signal(signal.SIGUSR2, previous)

@@ -86,13 +86,21 @@ class BackgroundWriter:
     call it before writing anything that must not get ahead of the checkpoint.
     """
 
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="growlab-checkpoint")
+    def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
+        """`pool`: a one-thread pool shared with other writers (a stack's replicas), which its
+        owner shuts down; by default the writer has its own."""
+        self._own = pool is None
+        self._pool = pool or ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="growlab-checkpoint"
+        )
         self._pending: Future[None] | None = None
 
-    def save(self, payload: dict[str, Any], path: Path) -> None:
+    def save(self, payload: dict[str, Any], path: Path, fresh: tuple[str, ...] = ()) -> None:
+        """`fresh`: keys whose values the caller made for this payload and never changes
+        (they are written as they are, not copied)."""
         self.wait()
-        self._pending = self._pool.submit(_save, snapshot(payload), path)
+        copied = {k: v if k in fresh else snapshot(v) for k, v in payload.items()}
+        self._pending = self._pool.submit(_save, copied, path)
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -103,7 +111,8 @@ class BackgroundWriter:
         try:
             self.wait()
         finally:
-            self._pool.shutdown()
+            if self._own:
+                self._pool.shutdown()
 
 
 def load_last(run_dir: Path) -> dict[str, Any] | None:

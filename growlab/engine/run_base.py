@@ -244,6 +244,8 @@ class RunBase:
                 "config": self.config,
             },
             self.run_dir / "checkpoints" / ckpt.LAST,
+            # asdict made a new progress; the result config is never changed after the start.
+            fresh=("progress", "config"),
         )
 
     def save_final_model(self) -> None:

@@ -16,14 +16,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from growlab.engine import checkpoint as ckpt
 from growlab.engine import replica_logs
-from growlab.engine.deferred_signals import deferred_signals
+from growlab.engine.deferred_signals import CheckpointGuard
 from growlab.engine.job import fail
 from growlab.engine.loop import Run, StageInputs
 from growlab.engine.progress import RunProgress
@@ -122,12 +124,21 @@ class StackedRun:
         for index, replica in enumerate(replicas):
             replica.index = index
         self.alive: list[Replica] = []
+        self.guard = CheckpointGuard(self.wait_for_writes)
 
     def run(self) -> list[dict[str, Any]]:
         """Every replica's summary (in order); a replica's crash is its own failed summary."""
         files = {r.index: r.log_files for r in self.replicas}
-        with replica_logs.replica_logs(files):
+        # One checkpoint thread for the stack: R writer threads would fight over the GIL.
+        with replica_logs.replica_logs(files), self.guard, ThreadPoolExecutor(1) as writer:
+            for replica in self.replicas:
+                replica.run.checkpoints.close()
+                replica.run.checkpoints = ckpt.BackgroundWriter(writer)
             return self.run_replicas()
+
+    def wait_for_writes(self) -> None:
+        for replica in self.replicas:
+            replica.run.checkpoints.wait()
 
     def run_replicas(self) -> list[dict[str, Any]]:
         runs = [r.run for r in self.replicas]
@@ -193,9 +204,8 @@ class StackedRun:
                 log.info("the stack of seeds %s goes on one by one: %s", self.seeds(), exc)
                 self.each(lambda r: r.call(r.run.continue_run))
                 return
-            with deferred_signals():
+            with self.guard.handing_over_checkpoints():
                 self.each(lambda r: r.call(r.run.end_stage))
-                self.each(lambda r: r.run.checkpoints.wait())
         self.each(lambda r: r.call(self.finish_replica, r))
 
     @staticmethod
@@ -273,7 +283,7 @@ class StackedRun:
         )
         seconds = time.perf_counter() - t0
         keep = []
-        with deferred_signals():  # the replicas' checkpoints of this epoch, all or none
+        with self.guard.handing_over_checkpoints():  # every replica's, or none
             trained = zip(self.alive, stage.inputs, results, vals, strict=True)
             for replica, inputs, result, val in trained:
                 error = replica.call(replica.run.after_epoch, plan, inputs, result, val, seconds)
@@ -283,8 +293,6 @@ class StackedRun:
                 seed = replica.run.cfg.seed
                 replica.call(replica.run.diverge, f"{error} (seed {seed}, stacked)")
                 self.guarded(replica, lambda r: r.call(self.finish_replica, r))
-            for replica in keep:
-                replica.run.checkpoints.wait()
         if len(keep) < len(self.alive):
             stage.keep([self.alive.index(r) for r in keep])
             self.alive = keep
