@@ -21,6 +21,10 @@ Six measurements, each reported as a ratio against its target (and by how much i
 5. slurm packing: a 48-run digits sweep on the local SLURM cluster (scripts/slurm/up.sh) with
    `hydra.sweeper.runs_per_job=8` against one run per array task (target <= 1/3 of the wall);
    skipped when no cluster answers.
+6. stacks: eight digits seeds of the default run as one stack (hydra.sweeper.stack_seeds=true)
+   against one by one, whole processes (target <= 0.5x); and one Fashion-MNIST epoch of the
+   784-256-256-10 MLP (batch 256) for R seeds stacked against one seed: on the CPU 8 seeds are
+   reported, on a GPU 16 seeds (target <= 2x) and the one-seed epoch itself (target <= 0.1 s).
 
 CUDA is used when available (timings synchronise the device). Writes all numbers to --out.
 """
@@ -48,6 +52,7 @@ from bench.runs import (
     growlab_greedy_run,
     profile_epoch,
 )
+from bench.stacks import bench_stacked_epoch, bench_stacked_sweep
 from bench.startup import bench_slurm_packing, bench_startup
 
 
@@ -76,6 +81,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     repeats = args.repeats or (2 if args.quick else 3)
+    stack_sizes = [8, 16] if device.type == "cuda" else [8]
     stages = 3 if args.quick else 11
     results: dict[str, Any] = {"meta": meta(device, args.quick)}
     started = time.perf_counter()
@@ -103,6 +109,10 @@ def main() -> None:
             results["sweep"] = bench_sweep(device, args.quick, tmp)
         if "slurm" in args.only and (packing := bench_slurm_packing(args.quick, tmp)):
             results["slurm"] = packing
+        if "stacks" in args.only:
+            results["stacks"] = {"epoch": bench_stacked_epoch(device, stack_sizes, repeats)}
+            if device.type == "cpu" or "sweep" in args.only:
+                results["stacks"]["sweep"] = bench_stacked_sweep(repeats, tmp)
     results["meta"]["benchmark_wall_s"] = time.perf_counter() - started
     results["meta"]["loadavg_end"] = os.getloadavg()
     goals = targets(results)

@@ -45,6 +45,17 @@ def targets(results: dict[str, Any]) -> list[Target]:
         )
         name = "SLURM sweep, 8 runs/task"
         out.append(Target(name, measured, ratio, "<=", 1 / 3))
+    stacks = results.get("stacks", {})
+    if sweep := stacks.get("sweep"):
+        measured = f"{sweep['stacked_s']:.2f} s vs {sweep['solo_s']:.2f} s"
+        name = "8 digits seeds stacked / one by one"
+        out.append(Target(name, measured, sweep["ratio"], "<=", 0.5))
+    if (epoch := stacks.get("epoch")) and epoch["device"].startswith("cuda"):
+        solo = epoch["solo_epoch_s"]
+        out.append(Target("Fashion-MNIST MLP epoch (GPU)", "one seed", solo, "<=", 0.1, " s"))
+        measured = f"{epoch['stack_16_epoch_s']:.3f} s vs {solo:.3f} s"
+        name = "16 seeds stacked / one seed epoch (GPU)"
+        out.append(Target(name, measured, epoch["stack_16_ratio"], "<=", 2))
     return out
 
 
@@ -172,6 +183,24 @@ def detail_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                     f"{run['array_tasks']} array tasks",
                 )
             )
+    stacks = results.get("stacks", {})
+    if sweep := stacks.get("sweep"):
+        for name in ("solo", "stacked"):
+            rows.append(("stacks", f"8 digits seeds, {name}", f"{sweep[f'{name}_s']:.2f} s"))
+    if epoch := stacks.get("epoch"):
+        where = f"Fashion-MNIST MLP epoch, batch {epoch['batch_size']}, {epoch['device']}"
+        rows.append(("stacks", f"{where}: one seed", f"{epoch['solo_epoch_s']:.3f} s"))
+        for key, value in epoch.items():
+            if key.startswith("stack_") and key.endswith("_epoch_s"):
+                r = key.split("_")[1]
+                ratio = epoch[f"stack_{r}_ratio"]
+                rows.append(
+                    (
+                        "stacks",
+                        f"{where}: {r} seeds stacked",
+                        f"{value:.3f} s ({ratio:.2f}x one seed, {int(r) / ratio:.1f}x throughput)",
+                    )
+                )
     return rows
 
 

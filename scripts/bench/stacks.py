@@ -1,0 +1,96 @@
+"""Target 6: seeds trained together as a stack (hydra.sweeper.stack_seeds).
+
+- sweep: eight digits seeds of the default run, `python -m growlab -m seed=0,...,7` with and
+  without `hydra.sweeper.stack_seeds=true`, whole processes (start-up included), best of N.
+- epoch: one Fashion-MNIST epoch of the 784-256-256-10 MLP (Adam, batch 256) for one seed
+  through `train_epoch`, and for R seeds as one stack through `stacked_train_epoch`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.common import compose_cfg, growlab_net, interleaved, log, run_process
+from growlab.data import load_data
+from growlab.engine.optim import build_optimizer
+from growlab.engine.run_base import data_on_device
+from growlab.engine.stacked_forward import StackedNet
+from growlab.engine.stacked_state import StackedState
+from growlab.engine.stacked_training import stacked_train_epoch
+from growlab.engine.training import train_epoch
+from growlab.growth.objectives import Classification
+
+SEEDS = "seed=0,1,2,3,4,5,6,7"
+EPOCH_OVERRIDES = ["data=fashion_mnist", "model.width=256", "train.batch_size=256"]
+
+
+def bench_stacked_sweep(repeats: int, tmp: Path) -> dict[str, Any]:
+    """Eight digits seeds, one by one and as one stack (both in one process, basic launcher)."""
+    walls: dict[str, list[float]] = {"solo": [], "stacked": []}
+    for i in range(repeats):
+        for name, extra in (("solo", []), ("stacked", ["hydra.sweeper.stack_seeds=true"])):
+            sweep = tmp / f"stack-sweep-{name}-{i}"
+            args = ["-m", "growlab", "-m", SEEDS, "logger=none", f"hydra.sweep.dir={sweep}"]
+            wall, _ = run_process([*args, *extra])
+            walls[name].append(wall)
+            log(f"stacks: 8 digits seeds {name}: {wall:.2f} s")
+    solo, stacked = min(walls["solo"]), min(walls["stacked"])
+    return {"solo_s": solo, "stacked_s": stacked, "ratio": stacked / solo, "walls": walls}
+
+
+def _replicas(replicas: int, device: torch.device) -> tuple[Any, ...]:
+    cfg = compose_cfg([*EPOCH_OVERRIDES, "depth=2", "logger=none"])
+    data = data_on_device(load_data(cfg.data), device)
+    nets = []
+    for seed in range(replicas):
+        torch.manual_seed(seed)
+        nets.append(growlab_net(cfg, data, 2, device))
+    optimizers = [build_optimizer(cfg, net) for net in nets]
+    inputs = nets[0].features(data.x_train, upto=0)  # what the stage loop trains on
+    return cfg, data, nets, optimizers, inputs
+
+
+def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int) -> dict[str, Any]:
+    """Seconds of one epoch: one seed alone, and R seeds as one stack, for each R."""
+    largest = max(replicas)
+    cfg, data, nets, optimizers, inputs = _replicas(largest, device)
+    batch = int(cfg.train.batch_size)
+    generators = [torch.Generator().manual_seed(seed) for seed in range(largest)]
+    losses = Classification().replica_losses
+
+    def solo() -> None:
+        train_epoch(nets[0], inputs, data.y_train, optimizers[0], batch, generators[0], 0)
+
+    def stack(r: int) -> Any:
+        state = StackedState(nets[:r], optimizers[:r], cfg.optimizer)
+        net = StackedNet(nets[0], state.tensors)
+
+        def epoch() -> None:
+            stacked_train_epoch(
+                net, inputs, data.y_train, state.optimizer, batch, generators[:r], 0, losses, False
+            )
+
+        return epoch
+
+    fns = {"solo": solo, **{f"stack_{r}": stack(r) for r in replicas}}
+    for fn in fns.values():  # warm-up: kernels, allocator, lazy imports
+        fn()
+    times = interleaved(fns, device, repeats)
+    best = {name: min(t) for name, t in times.items()}
+    result: dict[str, Any] = {
+        "device": str(device),
+        "batch_size": batch,
+        "n_train": int(data.x_train.shape[0]),
+        "solo_epoch_s": best["solo"],
+    }
+    for r in replicas:
+        result[f"stack_{r}_epoch_s"] = best[f"stack_{r}"]
+        result[f"stack_{r}_ratio"] = best[f"stack_{r}"] / best["solo"]
+        log(
+            f"stacks: fashion-mnist epoch on {device}: {r} seeds stacked {best[f'stack_{r}']:.3f}"
+            f" s vs one seed {best['solo']:.3f} s"
+        )
+    return result

@@ -1,0 +1,115 @@
+"""What only a GPU can show: runs on CUDA, stacks resident on the device, no host
+synchronisation inside an epoch. Skipped without CUDA (CI); scripts/gpu_check.sh runs them."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import CONF, compose_cfg, read_summary, run_in_process
+from test_stacked import first_epoch_loss, stacked
+
+from growlab.data import load_data
+from growlab.engine.optim import build_optimizer
+from growlab.engine.run_base import data_on_device
+from growlab.engine.stacked_forward import StackedNet
+from growlab.engine.stacked_state import StackedState
+from growlab.engine.stacked_training import stacked_train_epoch
+from growlab.engine.training import train_epoch
+from growlab.growth.nets import build_network, initial_arch
+from growlab.growth.objectives import Classification
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+CUDA = ["device=cuda", "logger=none"]
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_stacked_replicas_on_cuda_match_their_solo_runs(model, tmp_path, monkeypatch) -> None:
+    # cuDNN's TF32 convolutions (PyTorch's default) round differently for a grouped (stacked)
+    # and a plain convolution; compare the stacking itself in full fp32.
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    overrides = [*CUDA, f"model={model}", "depth=3", "train.epochs_per_stage=4"]
+    seeds = [0, 1, 2]
+    summaries = stacked(overrides, seeds, tmp_path / "stack")
+    for seed, summary in zip(seeds, summaries, strict=True):
+        solo = run_in_process([*overrides, f"seed={seed}"], tmp_path / f"solo{seed}")
+        assert summary["status"] == solo["status"] == "completed"
+        assert summary["device"] == solo["device"] == "cuda"
+        stacked_loss = first_epoch_loss(tmp_path / "stack" / f"seed{seed}")
+        assert stacked_loss == pytest.approx(first_epoch_loss(tmp_path / f"solo{seed}"), rel=1e-4)
+        assert abs(summary["test_acc"] - solo["test_acc"]) <= 0.01
+
+
+def strategies() -> list[list[str]]:
+    names = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml"))
+    return [[f"strategy={n}"] + (["model=cnn"] if "conv" in n else []) for n in names]
+
+
+@pytest.mark.parametrize("case", strategies(), ids=lambda c: c[0].split("=")[1])
+def test_every_strategy_runs_on_cuda(case, tmp_path: Path) -> None:
+    summary = run_in_process([*CUDA, *case, "debug=fast"], tmp_path)
+    assert summary["status"] == "completed" and summary["device"] == "cuda"
+    assert read_summary(tmp_path)["test_acc"] == summary["test_acc"]
+
+
+def _stack(replicas: int, n_train: int):
+    cfg = compose_cfg([*CUDA, "model.width=64"])
+    data = data_on_device(load_data(cfg.data), torch.device("cuda"))
+    arch = initial_arch(dict(cfg.model), data.input_shape, data.num_classes, 2)
+    nets = []
+    for seed in range(replicas):
+        torch.manual_seed(seed)
+        net = build_network(arch).cuda()
+        net.set_trainable({0, 1}, head=True)
+        nets.append(net)
+    optimizers = [build_optimizer(cfg, net) for net in nets]
+    state = StackedState(nets, optimizers, cfg.optimizer)
+    inputs = nets[0].features(data.x_train[:n_train], upto=0)
+    return state, StackedNet(nets[0], state.tensors), inputs, data.y_train[:n_train], nets
+
+
+def test_a_stack_lives_on_the_gpu() -> None:
+    state, _, inputs, targets, nets = _stack(4, 512)
+    assert all(t.is_cuda for t in state.tensors.values())
+    assert all(t.is_cuda for group in state.optimizer.param_groups for t in group["params"])
+    assert inputs.is_cuda and targets.is_cuda
+
+
+def _synchronisations(epoch) -> int:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            epoch()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def _epoch(stacked_epoch: bool, n_train: int):
+    """One training epoch of 3 seeds (stacked) or of one (solo), on n_train samples."""
+    state, net, inputs, targets, nets = _stack(3, n_train)
+    generators = [torch.Generator().manual_seed(s) for s in range(3)]
+    if stacked_epoch:
+        losses = Classification().replica_losses
+        return lambda: stacked_train_epoch(
+            net, inputs, targets, state.optimizer, 32, generators, 0, losses, False
+        )
+    optimizer = build_optimizer(compose_cfg(CUDA), nets[0])
+    return lambda: train_epoch(nets[0], inputs, targets, optimizer, 32, generators[0], 0)
+
+
+@pytest.mark.parametrize("stacked_epoch", [True, False], ids=["stacked", "solo"])
+def test_an_epoch_waits_for_the_gpu_a_fixed_number_of_times(stacked_epoch) -> None:
+    """Host synchronisations do not grow with the number of batches (none per step)."""
+    counts = []
+    for n_train in (256, 1024):
+        epoch = _epoch(stacked_epoch, n_train)
+        epoch()  # warm-up
+        counts.append(_synchronisations(epoch))
+    assert counts[0] == counts[1], counts  # 8 batches or 32: the same few waits
