@@ -172,6 +172,8 @@ class TrainConfig:
     # Reuse frozen blocks' outputs within a stage when that is exact (see growlab/feature_cache.py).
     cache_frozen_features: bool = True
     cache_max_mb: int = 2048
+    # On a GPU, replay each epoch's training steps as a CUDA graph (growlab/engine/batch_loop.py).
+    cuda_graphs: bool = True
     # CPU threads; null picks: 1 for small batches (thread start-up costs more than it saves),
     # else SLURM_CPUS_PER_TASK or all cores.
     num_threads: int | None = None

@@ -174,6 +174,7 @@ class Run(RunBase):
                 self.generator,
                 stage.start,
                 self.objective.loss,
+                self.cfg.train.cuda_graphs,
             )
             val = self.evaluate(self.net, "val", self.objective)
             error = self.after_epoch(plan, stage, result, val, time.perf_counter() - t0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Mapping
@@ -31,8 +32,22 @@ def optimizer_factory(optimizer_cfg: Any) -> Any:
 
 
 def build_optimizer(cfg: Any, net: nn.Module, lr_factor: float = 1.0) -> torch.optim.Optimizer:
+    """On a GPU, with state on the device where the optimizer can (`capturable`), so that a
+    training step can be replayed as a CUDA graph (growlab.engine.batch_loop)."""
     params = [p for p in net.parameters() if p.requires_grad]
-    return optimizer_factory(cfg.optimizer)(params, lr=cfg.optimizer.lr * lr_factor)
+    factory = optimizer_factory(cfg.optimizer)
+    extra: dict[str, Any] = {}
+    if params and params[0].is_cuda and "capturable" in _parameters(factory):
+        extra["capturable"] = True
+    return factory(params, lr=cfg.optimizer.lr * lr_factor, **extra)
+
+
+def _parameters(factory: Any) -> set[str]:
+    cls = getattr(factory, "func", factory)
+    try:
+        return set(inspect.signature(cls).parameters)
+    except (TypeError, ValueError):
+        return set()
 
 
 def carry_state(

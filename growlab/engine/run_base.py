@@ -104,7 +104,16 @@ class RunBase:
         inputs, start = cached_inputs(net, x, self.cfg.train.cache_max_mb * 2**20)
         optimizer = build_optimizer(self.cfg, net)
         for _ in range(self.cfg.train.epochs_per_stage if epochs is None else epochs):
-            train_epoch(net, inputs, y, optimizer, self.cfg.train.batch_size, self.generator, start)
+            train_epoch(
+                net,
+                inputs,
+                y,
+                optimizer,
+                self.cfg.train.batch_size,
+                self.generator,
+                start,
+                cuda_graphs=self.cfg.train.cuda_graphs,
+            )
 
     def start_or_resume(self) -> None:
         if "SLURM_JOB_ID" in os.environ:

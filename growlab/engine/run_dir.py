@@ -35,6 +35,7 @@ NOT_RESULT = {
     "train.num_threads",
     "train.cache_frozen_features",
     "train.cache_max_mb",
+    "train.cuda_graphs",
 }
 FINISHED = ("completed", "diverged")
 HYDRA_BACKUP = Path("checkpoints") / "hydra"

@@ -267,6 +267,7 @@ class StackedRun:
                 stage.inputs[0].start,
                 lead.objective.replica_losses,
                 stage.per_replica,
+                lead.cfg.train.cuda_graphs,
             )
         except Exception as exc:  # e.g. a module vmap cannot batch: each replica goes solo
             for generator, saved in zip(generators, before, strict=True):

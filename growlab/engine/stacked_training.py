@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from growlab.engine.batch_loop import run_batches, use_cuda_graphs
 from growlab.engine.stacked_forward import StackedNet
 from growlab.engine.training import EpochResult
 
@@ -44,6 +45,7 @@ def stacked_train_epoch(
     start: int | None,
     replica_losses: ReplicaLosses,
     per_replica_inputs: bool,
+    cuda_graphs: bool = False,
 ) -> list[EpochResult]:
     """`inputs`: (N, ...) shared by the replicas, or (R, N, ...) with `per_replica_inputs`
     (each replica's cached features)."""
@@ -54,8 +56,8 @@ def stacked_train_epoch(
     rows = torch.arange(len(generators), device=device).unsqueeze(1)
     loss_sum = torch.zeros(len(generators), device=device)
     correct = torch.zeros(len(generators), device=device, dtype=torch.long)
-    for i in range(0, n, batch_size):
-        index = orders[:, i : i + batch_size]
+
+    def step(index: torch.Tensor) -> None:
         xb = inputs[rows, index] if per_replica_inputs else inputs[index]
         yb = targets[index]
         outputs = net.forward_from(xb, start)
@@ -63,8 +65,11 @@ def stacked_train_epoch(
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         optimizer.step()
-        loss_sum += losses.detach() * index.shape[1]
-        correct += _correct(outputs.detach(), yb)
+        loss_sum.add_(losses.detach() * index.shape[1])
+        correct.add_(_correct(outputs.detach(), yb))
+
+    graphs = use_cuda_graphs(cuda_graphs, device, optimizer)
+    run_batches(orders, batch_size, step, graphs)
     return _results(loss_sum, correct, n, targets)
 
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from growlab.engine import flop_memo
+from growlab.engine.batch_loop import run_batches, use_cuda_graphs
 from growlab.engine.no_dynamo import flop_counter_mode
 from growlab.growth.nets import GrowableNet
 
@@ -61,27 +62,35 @@ def train_epoch(
     generator: torch.Generator,
     start_block: int | None = 0,
     loss_fn: LossFn = F.cross_entropy,
+    cuda_graphs: bool = False,
 ) -> EpochResult:
     """Shuffle with `generator`, step through mini-batches; `inputs` are features(x, start_block).
 
-    Loss and accuracy accumulate on the device, so the loop never waits for the GPU mid-epoch.
+    Loss and accuracy accumulate on the device, so the loop never waits for the GPU mid-epoch;
+    with `cuda_graphs` on a GPU the steps replay as a CUDA graph (growlab.engine.batch_loop).
     """
     net.train()
     n = inputs.shape[0]
     order = torch.randperm(n, generator=generator).to(inputs.device)
-    # One gather per epoch, then contiguous slices: same batches as indexing per step, cheaper.
-    shuffled_x, shuffled_y = inputs[order], targets[order]
     loss_sum = torch.zeros((), device=inputs.device)
     correct = torch.zeros((), device=inputs.device, dtype=torch.long)
-    for i in range(0, n, batch_size):
-        xb, yb = shuffled_x[i : i + batch_size], shuffled_y[i : i + batch_size]
+
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
         logits = net.forward_from(xb, start_block)
         loss = loss_fn(logits, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += loss.detach() * yb.shape[0]
-        correct += _correct(logits.detach(), yb)
+        loss_sum.add_(loss.detach() * yb.shape[0])
+        correct.add_(_correct(logits.detach(), yb))
+
+    if use_cuda_graphs(cuda_graphs, inputs.device, optimizer):
+        run_batches(order, batch_size, lambda index: step(inputs[index], targets[index]), True)
+    else:
+        # One gather per epoch, then contiguous slices: the same batches, cheaper.
+        shuffled_x, shuffled_y = inputs[order], targets[order]
+        for i in range(0, n, batch_size):
+            step(shuffled_x[i : i + batch_size], shuffled_y[i : i + batch_size])
     return _result(loss_sum, correct, n, targets)
 
 

@@ -190,6 +190,9 @@ def detail_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     if epoch := stacks.get("epoch"):
         where = f"Fashion-MNIST MLP epoch, batch {epoch['batch_size']}, {epoch['device']}"
         rows.append(("stacks", f"{where}: one seed", f"{epoch['solo_epoch_s']:.3f} s"))
+        if "solo_eager_epoch_s" in epoch:
+            eager = epoch["solo_eager_epoch_s"]
+            rows.append(("stacks", f"{where}: one seed, no CUDA graph", f"{eager:.3f} s"))
         for key, value in epoch.items():
             if key.startswith("stack_") and key.endswith("_epoch_s"):
                 r = key.split("_")[1]

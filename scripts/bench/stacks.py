@@ -61,8 +61,19 @@ def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int)
     generators = [torch.Generator().manual_seed(seed) for seed in range(largest)]
     losses = Classification().replica_losses
 
-    def solo() -> None:
-        train_epoch(nets[0], inputs, data.y_train, optimizers[0], batch, generators[0], 0)
+    graphs = bool(cfg.train.cuda_graphs)
+
+    def solo(graphs: bool = graphs) -> None:
+        train_epoch(
+            nets[0],
+            inputs,
+            data.y_train,
+            optimizers[0],
+            batch,
+            generators[0],
+            0,
+            cuda_graphs=graphs,
+        )
 
     def stack(r: int) -> Any:
         state = StackedState(nets[:r], optimizers[:r], cfg.optimizer)
@@ -70,12 +81,23 @@ def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int)
 
         def epoch() -> None:
             stacked_train_epoch(
-                net, inputs, data.y_train, state.optimizer, batch, generators[:r], 0, losses, False
+                net,
+                inputs,
+                data.y_train,
+                state.optimizer,
+                batch,
+                generators[:r],
+                0,
+                losses,
+                False,
+                graphs,
             )
 
         return epoch
 
     fns = {"solo": solo, **{f"stack_{r}": stack(r) for r in replicas}}
+    if device.type == "cuda":  # what the CUDA graphs save
+        fns["solo_eager"] = lambda: solo(graphs=False)
     for fn in fns.values():  # warm-up: kernels, allocator, lazy imports
         fn()
     times = interleaved(fns, device, repeats)
@@ -84,8 +106,11 @@ def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int)
         "device": str(device),
         "batch_size": batch,
         "n_train": int(data.x_train.shape[0]),
+        "cuda_graphs": graphs and device.type == "cuda",
         "solo_epoch_s": best["solo"],
     }
+    if "solo_eager" in best:
+        result["solo_eager_epoch_s"] = best["solo_eager"]
     for r in replicas:
         result[f"stack_{r}_epoch_s"] = best[f"stack_{r}"]
         result[f"stack_{r}_ratio"] = best[f"stack_{r}"] / best["solo"]
