@@ -15,10 +15,12 @@ capture, so the graph is captured again each epoch (schedules step between epoch
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import torch
 
+log = logging.getLogger("growlab")
 WARMUP_BATCHES = 2
 Step = Callable[[torch.Tensor], None]
 
@@ -51,8 +53,14 @@ def run_batches(order: torch.Tensor, batch_size: int, step: Step, graphs: bool) 
     torch.cuda.current_stream().wait_stream(side)
     index = batch(WARMUP_BATCHES).clone()
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step(index)  # recorded, not run
+    try:
+        with torch.cuda.graph(graph):
+            step(index)  # recorded, not run
+    except RuntimeError as exc:  # an operation that cannot be captured: train eagerly
+        log.warning("CUDA graph capture failed (%s); this epoch trains without it", exc)
+        for i in range(WARMUP_BATCHES * batch_size, n, batch_size):
+            step(order[..., i : i + batch_size])
+        return
     graph.replay()
     for k in range(WARMUP_BATCHES + 1, full):
         index.copy_(batch(k))
