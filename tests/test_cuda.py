@@ -113,3 +113,30 @@ def test_an_epoch_waits_for_the_gpu_a_fixed_number_of_times(stacked_epoch) -> No
         epoch()  # warm-up
         counts.append(_synchronisations(epoch))
     assert counts[1] <= counts[0] <= 5, counts  # 8 batches or 32: the same few waits
+
+
+@pytest.mark.parametrize("stacked_epoch", [True, False], ids=["stacked", "solo"])
+def test_an_epoch_replayed_as_a_cuda_graph_trains_as_the_eager_one(stacked_epoch) -> None:
+    results = []
+    for graphs in (True, False):
+        state, net, inputs, targets, nets = _stack(3, 1000)  # 31 full batches and a short one
+        generators = [torch.Generator().manual_seed(s) for s in range(3)]
+        if stacked_epoch:
+            losses = Classification().replica_losses
+            epoch = stacked_train_epoch(
+                net, inputs, targets, state.optimizer, 32, generators, 0, losses, False, graphs
+            )
+            weights = state.params["head.weight"]
+        else:
+            optimizer = build_optimizer(compose_cfg(CUDA), nets[0])
+            epoch = [
+                train_epoch(
+                    nets[0], inputs, targets, optimizer, 32, generators[0], 0, cuda_graphs=graphs
+                )
+            ]
+            weights = nets[0].head.weight
+        results.append(([r.loss for r in epoch], [r.acc for r in epoch], weights.detach().clone()))
+    (loss_g, acc_g, w_g), (loss_e, acc_e, w_e) = results
+    assert loss_g == pytest.approx(loss_e, rel=1e-5)
+    assert acc_g == pytest.approx(acc_e, abs=2e-3)
+    torch.testing.assert_close(w_g, w_e, rtol=1e-4, atol=1e-5)
