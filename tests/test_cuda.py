@@ -140,3 +140,12 @@ def test_an_epoch_replayed_as_a_cuda_graph_trains_as_the_eager_one(stacked_epoch
     assert loss_g == pytest.approx(loss_e, rel=1e-5)
     assert acc_g == pytest.approx(acc_e, abs=2e-3)
     torch.testing.assert_close(w_g, w_e, rtol=1e-4, atol=1e-5)
+
+
+def test_a_stack_checkpointing_every_epoch_captures_its_graphs(tmp_path, caplog) -> None:
+    """The checkpoint writer's thread works while the next epoch is captured (it must not
+    touch the GPU then); 16 replicas give it plenty to write."""
+    overrides = [*CUDA, "depth=2", "train.epochs_per_stage=3", "train.checkpoint_every_epochs=1"]
+    summaries = stacked(overrides, list(range(16)), tmp_path)
+    assert [s["status"] for s in summaries] == ["completed"] * 16
+    assert "CUDA graph capture failed" not in caplog.text

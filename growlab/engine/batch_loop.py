@@ -54,7 +54,8 @@ def run_batches(order: torch.Tensor, batch_size: int, step: Step, graphs: bool) 
     index = batch(WARMUP_BATCHES).clone()
     graph = torch.cuda.CUDAGraph()
     try:
-        with torch.cuda.graph(graph):
+        # thread_local: the checkpoint writer's thread may work meanwhile (on host memory).
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             step(index)  # recorded, not run
     except RuntimeError as exc:  # an operation that cannot be captured: train eagerly
         log.warning("CUDA graph capture failed (%s); this epoch trains without it", exc)

@@ -60,11 +60,12 @@ def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
 
 
 def snapshot(value: Any) -> Any:
-    """A copy that training cannot change: tensors cloned, containers rebuilt (a state dict
-    keeps its type and `_metadata`), everything else (numbers, strings, tuples of fresh RNG
-    states) shared. Several times cheaper than copy.deepcopy on a checkpoint payload."""
+    """A copy that training cannot change, in host memory: tensors copied to the CPU (so the
+    writer thread never touches the GPU, where a CUDA graph may be capturing), containers
+    rebuilt (a state dict keeps its type and `_metadata`), everything else (numbers, strings,
+    tuples of fresh RNG states) shared. Several times cheaper than copy.deepcopy."""
     if isinstance(value, torch.Tensor):
-        return value.detach().clone()
+        return value.detach().to("cpu", copy=True)
     if isinstance(value, dict):
         out = type(value)()
         for key, item in value.items():
