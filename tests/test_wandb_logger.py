@@ -263,3 +263,20 @@ def test_disabled_mode_writes_nothing(tmp_path: Path) -> None:
     logger.log({"event": "epoch", "stage": 0, "depth": 1, "epoch": 1, "train_loss": 0.5})
     logger.finish({"status": "completed", "test_acc": 0.5})
     assert not (tmp_path / "wandb").exists()
+
+
+def test_each_replica_of_a_stack_logs_its_own_complete_wandb_run(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "stacked"
+    args = ["-m", "seed=0,1,2", "hydra.sweeper.stack_seeds=true", *WANDB_RUN]
+    result = run_cli([*args, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert len(run_dirs) == 3
+    for run_dir in run_dirs:
+        (wf,) = wandb_files(run_dir)  # one run each, all open at once, each finished
+        summary = read_summary(run_dir)
+        epochs = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["event"] == "epoch"]
+        assert wf.complete and wf.run.run_id == wl.run_id(run_dir)
+        assert summary["stack_size"] == 3
+        assert wf.series("epoch/train_loss") == [r["train_loss"] for r in epochs]
+        assert wf.summary["seed"] == summary["seed"] and wf.summary["status"] == "completed"
