@@ -235,3 +235,18 @@ def test_signals_wait_until_the_stacks_checkpoints_are_written() -> None:
         assert signal.getsignal(signal.SIGUSR2) is not guard.handle  # the old handler is back
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is usable here")
+def test_device_auto_says_why_it_falls_back_to_the_cpu(monkeypatch, caplog) -> None:
+    from growlab.engine.optim import resolve_device
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")  # as SLURM sets it for a GPU request
+    with caplog.at_level(logging.WARNING, logger="growlab"):
+        assert resolve_device("auto").type == "cpu"
+    assert "device=auto: CUDA is not usable (CUDA_VISIBLE_DEVICES=1" in caplog.text
+    caplog.clear()
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    with caplog.at_level(logging.WARNING, logger="growlab"):
+        assert resolve_device("auto").type == "cpu"
+    assert "CUDA is not usable" not in caplog.text  # no GPU was asked for: nothing to say
