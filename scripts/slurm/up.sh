@@ -86,21 +86,20 @@ if [[ $node_hw != *CPUs=* || $node_hw != *RealMemory=* ]]; then
 fi
 node_hw=${node_hw% }
 
-# Two device files for the two fake GPUs: /dev/tty1 and /dev/tty2 where they exist,
-# else two character devices made for it (a container may have no ttys).
-if [[ -c /dev/tty1 && -c /dev/tty2 ]]; then
-  gpu_files="/dev/tty[1-2]"
-else
-  for i in 1 2; do
-    [[ -c /dev/growlab-gpu$i ]] || mknod -m 600 "/dev/growlab-gpu$i" c 1 3
-  done
-  gpu_files="/dev/growlab-gpu[1-2]"
+# Two existing device files stand for the two fake GPUs: /dev/tty1 and /dev/tty2, else (a
+# container may have no ttys) /dev/zero and /dev/full; GROWLAB_FAKE_GPU_FILES overrides.
+gpu_files=${GROWLAB_FAKE_GPU_FILES:-}
+if [[ -z $gpu_files ]]; then
+  if [[ -c /dev/tty1 && -c /dev/tty2 ]]; then gpu_files="/dev/tty1 /dev/tty2"; else gpu_files="/dev/zero /dev/full"; fi
 fi
+gres_lines=$(for f in $gpu_files; do printf 'NodeName=localhost Name=gpu File=%s\n' "$f"; done)
+gres_template=$(mktemp)
+sed -e "/@GRES_LINES@/{r /dev/stdin" -e "d}" "$HERE/gres.conf.template" <<<"$gres_lines" >"$gres_template"
 
 render() { # render TEMPLATE -> stdout
   sed -e "s|@CLUSTER@|$CLUSTER_NAME|g" -e "s|@SPOOL@|$SPOOL_DIR|g" -e "s|@STATE@|$STATE_DIR|g" \
     -e "s|@LOGDIR@|$LOG_DIR|g" -e "s|@NODE_HW@|$node_hw|g" -e "s|@DBNAME@|$DB_NAME|g" \
-    -e "s|@DBUSER@|$DB_USER|g" -e "s|@DBPASS@|$DB_PASS|g" -e "s|@GPU_FILES@|$gpu_files|g" "$1"
+    -e "s|@DBUSER@|$DB_USER|g" -e "s|@DBPASS@|$DB_PASS|g" "$1"
 }
 
 config_changed=0
@@ -124,7 +123,8 @@ install_conf() { # install_conf TEMPLATE DEST MODE
 }
 install_conf "$HERE/slurm.conf.template" "$SLURM_ETC/slurm.conf" 644
 install_conf "$HERE/slurmdbd.conf.template" "$SLURM_ETC/slurmdbd.conf" 600
-install_conf "$HERE/gres.conf.template" "$SLURM_ETC/gres.conf" 644
+install_conf "$gres_template" "$SLURM_ETC/gres.conf" 644
+rm -f "$gres_template"
 
 if ((config_changed)); then
   # Restart any slurm daemons of ours so they pick up the new configuration.
