@@ -5,15 +5,18 @@ loop, split hygiene for every built-in data set, and the objective's boundary.""
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, compose_cfg, run_in_process
+from conftest import FAST, compose_cfg, read_summary, run_in_process
 
 from growlab.data import load_data
+from growlab.engine.run_dir import fingerprint, result_config
 from growlab.growth import objectives
 from growlab.growth.objectives import Classification
 
@@ -167,3 +170,42 @@ def test_the_autoencoders_classifier_never_changes_the_grown_network(tmp_path, m
     )
     assert summary["status"] == "completed"
     assert seen and all(seen)
+
+
+def test_every_summary_field_is_what_the_output_contract_defines(tmp_path, monkeypatch) -> None:
+    # The process that ran it, SLURM ids included (a packed job shares them).
+    slurm = {"SLURM_JOB_ID": "71", "SLURM_ARRAY_JOB_ID": "70", "SLURM_ARRAY_TASK_ID": "1"}
+    for name, value in slurm.items():
+        monkeypatch.setenv(name, value)
+    overrides = [*FAST, "strategy=identity-insert", "model.width=16", "seed=3"]
+    run_in_process(overrides, tmp_path / "run")
+    summary = read_summary(tmp_path / "run")
+    cfg = compose_cfg(overrides)
+    config = result_config(cfg)
+    stages = summary["stages"]
+    assert [s["stage"] for s in stages] == list(range(cfg.depth - cfg.train.start_depth + 1))
+    assert summary["wall_s"] >= sum(s["wall_s"] for s in stages) > 0
+    assert {k: v for k, v in summary.items() if k not in ("stages", "wall_s")} == {
+        "strategy": "identity-insert",
+        "operator": "IdentityBlock",  # the class of strategy.operator._target_
+        "model": "mlp",
+        "data": "digits",
+        "seed": 3,
+        "depth": cfg.depth,
+        "width": 16,
+        "start_depth": cfg.train.start_depth,
+        "epochs_per_stage": cfg.train.epochs_per_stage,
+        "status": "completed",
+        "device": "cpu",
+        "test_acc": stages[-1]["test_acc"],
+        "best_test_acc": max(s["test_acc"] for s in stages),
+        "train_flops": stages[-1]["cum_train_flops"],
+        "resumes": 0,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "slurm_job_id": "71",
+        "slurm_array_job_id": "70",
+        "slurm_array_task_id": "1",
+        "config_fingerprint": fingerprint(config),
+        "config": config,
+    }
