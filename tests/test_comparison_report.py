@@ -14,7 +14,16 @@ from growlab.report import make_report
 from growlab.report.aggregate import Sweep
 from growlab.report.baseline import compute_rows, stage_help_rows, verdict_rows
 from growlab.report.collect import collect
-from growlab.report.stats import acc_within_budget, flops_to_reach, holm, paired
+from growlab.report.stats import (
+    ALPHA,
+    BETTER,
+    NO_DIFFERENCE,
+    acc_within_budget,
+    flops_to_reach,
+    holm,
+    paired,
+    verdict,
+)
 from growlab.report.wandb_report import SPEC_FILE
 
 BASE_ACCS = [0.80, 0.83, 0.78, 0.85, 0.81]
@@ -178,6 +187,20 @@ def test_interpolation_at_equal_flops() -> None:
     assert flops_to_reach(curve, 0.65) == pytest.approx(2.5e9)
     assert flops_to_reach(curve, 0.4) == pytest.approx(1e9)
     assert flops_to_reach(curve, 0.95) is None
+    assert acc_within_budget(curve, 1e9) == pytest.approx(0.5)  # exactly the first stage's FLOPs
+    # Reaching the target means equalling it: a run that ends exactly on it reaches it there.
+    assert flops_to_reach(curve, 0.9) == pytest.approx(4e9)
+    assert flops_to_reach([(1e9, 0.7), (2e9, 0.7)], 0.7) == pytest.approx(1e9)
+
+
+def test_verdict_boundaries() -> None:
+    # Two pairs are enough for the paired t-test: a consistent gain can be "better".
+    two = paired([0.100, 0.101])
+    assert two is not None and two.p_value is not None and two.p_value < ALPHA
+    assert verdict(two, two.p_value) == BETTER
+    assert verdict(two, ALPHA) == NO_DIFFERENCE  # significant means p < alpha, strictly
+    # Holm's adjusted p-values stay probabilities: m x p is capped at 1.
+    assert holm([0.6, 0.7, 0.9]) == [1.0, 1.0, 1.0]
 
 
 def test_equal_compute_rows(tmp_path: Path) -> None:

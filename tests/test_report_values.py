@@ -17,6 +17,8 @@ from growlab.report.aggregate import (
     helped_matrix,
     max_preservation_error,
     mean_shock,
+    num,
+    preservation_by_operator,
 )
 from growlab.report.collect import RunRecord
 
@@ -142,3 +144,52 @@ def test_failed_runs_never_enter_a_mean_and_preservation_takes_the_max() -> None
         (200.0, 0.6),
         (300.0, 0.7),
     ]
+
+
+def test_numbers_print_fixed_point_unless_very_large_or_very_small() -> None:
+    assert num(0.87) == "0.8700"
+    assert num(0.0) == "0.0000"  # zero is not "very small"
+    assert num(1e-3) == "0.0010"
+    assert num(99999.0, 1) == "99999.0"
+    # From 1e5 up and below 1e-3: scientific with digits - 1 decimals (at least one).
+    assert num(1e5) == "1.000e+05"
+    assert num(1.64e11) == "1.640e+11"
+    assert num(2.5e-5) == "2.500e-05"
+    assert num(123456.0, 1) == "1.2e+05"
+    assert Stat(0.87, 0.0044, 3).fmt() == "0.8700 ± 0.0044"
+    assert Stat(1.64e11, 2.5e9, 3).fmt(3) == "1.64e+11 ± 2.50e+09"
+    assert Stat(0.87, None, 1).fmt() == "0.8700"
+
+
+def config_run(strategy: str, seed: int, data: str, lr: float, errors: list[float]) -> RunRecord:
+    stages = [stage(0, 1, 0.5, None, preservation_error=None)]
+    stages += [
+        stage(k, k + 1, 0.5, True, preservation_error=e) for k, e in enumerate(errors, start=1)
+    ]
+    r = run(strategy, seed, stages)
+    r.summary["data"] = data
+    r.config = {"data.name": data, "optimizer.lr": lr, "seed": seed}
+    return r
+
+
+def test_lines_are_labelled_by_what_varies_and_the_header_holds_what_does_not() -> None:
+    runs = [
+        config_run("g", 0, "digits", 0.1, [1e-7, 2e-7]),
+        config_run("g", 0, "blobs", 0.1, [3e-7]),
+        config_run("g", 0, "digits", 0.01, [0.0]),
+    ]
+    sweep = Sweep(runs)
+    assert sweep.fixed() == {"model": "mlp"}  # the data set varies, so it is not in the header
+    assert sorted(sweep.line_label(k) for k in sweep.lines()) == [
+        "blobs g optimizer.lr=0.1",
+        "digits g optimizer.lr=0.01",
+        "digits g optimizer.lr=0.1",
+    ]
+    # Every growth stage's measured error, per operator and line; the first stage has none.
+    assert preservation_by_operator(sweep) == {
+        "IdentityBlock": {
+            "digits g optimizer.lr=0.1": [1e-7, 2e-7],
+            "blobs g optimizer.lr=0.1": [3e-7],
+            "digits g optimizer.lr=0.01": [0.0],
+        }
+    }
