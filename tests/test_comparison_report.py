@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 
 from growlab.report import make_report
 from growlab.report.aggregate import Sweep
-from growlab.report.baseline import compute_rows, stage_help_rows, verdict_rows
-from growlab.report.collect import collect
+from growlab.report.baseline import compute_rows, context, stage_help_rows, verdict_rows
+from growlab.report.collect import RunRecord, collect
 from growlab.report.stats import (
     ALPHA,
     BETTER,
@@ -236,6 +236,68 @@ def test_stage_help_is_the_mean_change_of_validation_loss(tmp_path: Path) -> Non
     assert rows[1]["delta_mean"] == pytest.approx(0.1)
     half = 4.302652729911275 * 0.1 / 3**0.5  # t(0.975, 2) * sd / sqrt(n), sd = 0.1
     assert (rows[0]["ci_low"], rows[0]["ci_high"]) == pytest.approx((-0.2 - half, -0.2 + half))
+    assert [r["phase"] for r in rows] == ["grow", "grow"]
+
+
+def test_stage_help_skips_a_stage_without_a_validation_loss(tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    curve = [(1e9, 0.5), (2e9, 0.6), (3e9, 0.7)]
+    write_run(root, "grow", 0, curve, val_losses=[1.0, 0.8, 0.9])
+    write_run(root, "grow", 1, curve, val_losses=[1.0, 0.7, 0.8])
+    path = root / "digits-grow-d3-s1" / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["stages"][1]["val_loss"] = None  # as a NaN is written
+    path.write_text(json.dumps(summary))
+    rows = stage_help_rows(Sweep(collect(root)))
+    assert [(r["stage"], r["n"]) for r in rows] == [(1, 1), (2, 1)]
+    assert [r["delta_mean"] for r in rows] == pytest.approx([-0.2, 0.1])
+
+
+def in_memory_run(strategy: str, seed: int, curve: list[tuple[float | None, float | None]]):
+    stages = [
+        {"stage": k, "phase": "grow", "depth": 3, "cum_train_flops": flops, "test_acc": acc}
+        for k, (flops, acc) in enumerate(curve)
+    ]
+    summary = {"strategy": strategy, "model": "mlp", "data": "digits", "seed": seed, "depth": 3}
+    summary |= {"test_acc": curve[-1][1], "stages": stages}
+    return RunRecord(Path(f"/x/{strategy}-{seed}"), f"{strategy}-{seed}", "completed", summary)
+
+
+def test_equal_compute_against_the_baselines_last_stage_over_the_pairs_with_curves() -> None:
+    baseline = [(1e9, 0.5), (2e9, 0.6), (4e9, 0.7)]  # budget 4e9, accuracy 0.7
+    runs = [in_memory_run("from-scratch", seed, baseline) for seed in range(4)]
+    runs += [
+        in_memory_run("s", 0, [(None, 0.55), (None, 0.75)]),  # no FLOPs recorded: no curve
+        in_memory_run("s", 1, [(1e9, 0.55), (2e9, None), (3e9, 0.65), (6e9, 0.75)]),
+        in_memory_run("s", 2, [(1e9, 0.55), (3e9, 0.65), (6e9, 0.75)]),
+        in_memory_run("s", 3, [(5e9, 0.6), (8e9, 0.72)]),  # starts past the budget
+    ]
+    (row,) = compute_rows(Sweep(runs))
+    assert row["n"] == 3  # seeds with a curve on both sides
+    assert row["flops_ratio"] == pytest.approx((1.5 + 1.5 + 2.0) / 3)
+    # Within 4e9 FLOPs: 0.65 + (4 - 3) / (6 - 3) x 0.1 on seeds 1 and 2; seed 3 has no point.
+    assert row["acc_at_baseline_budget"] == pytest.approx(0.65 + 0.1 / 3)
+    assert row["delta_mean"] == pytest.approx(0.65 + 0.1 / 3 - 0.7)
+    assert row["ci_low"] == row["ci_high"] == pytest.approx(row["delta_mean"])  # no spread
+    # 0.7 reached at 4.5e9 (seeds 1, 2) and 5e9 + 0.1 / 0.12 x 3e9 = 7.5e9 (seed 3).
+    assert row["reached_baseline_acc"] == 3
+    assert row["flops_to_baseline_acc_ratio"] == pytest.approx((4.5 + 4.5 + 7.5) / 3 / 4)
+    assert "p_value" not in row  # equal compute reports the interval, no test
+
+
+def test_a_lines_context_is_its_key_without_the_strategy(tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    for data in ("digits", "blobs"):
+        for lr in (0.1, 0.01):
+            write_run(root, "grow", 0, [(1e9, 0.5)], data=data, lr=lr)
+    sweep = Sweep(collect(root))
+    assert sweep.line_dims == ["data", "strategy", "optimizer.lr"]
+    assert sorted(context(sweep, key) for key in sweep.lines()) == [
+        ("blobs", "0.01"),
+        ("blobs", "0.1"),
+        ("digits", "0.01"),
+        ("digits", "0.1"),
+    ]
 
 
 def test_report_files_carry_the_same_rows(tmp_path: Path) -> None:

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from growlab.report.aggregate import (
+    TRAIN_ACC,
     Stat,
     Sweep,
+    acc_by_depth,
     depth_curves,
     flops_curves,
     helped,
@@ -89,6 +91,7 @@ def test_helped_matrix_counts_seeds_per_stage_from_the_deepest_runs() -> None:
     ]
     (cells,) = helped_matrix(Sweep(runs)).values()
     assert {k: (c.helped, c.judged) for k, c in cells.items()} == {1: (2, 2), 2: (1, 2)}
+    assert {k: c.phase for k, c in cells.items()} == {1: "grow", 2: "grow"}
 
 
 def test_stat_mean_sample_std_and_n() -> None:
@@ -97,6 +100,8 @@ def test_stat_mean_sample_std_and_n() -> None:
     assert s.mean == pytest.approx(0.7) and s.std == pytest.approx(0.2)  # n - 1 in the std
     one = Stat.of([0.4])
     assert one is not None and one.std is None and one.n == 1
+    two = Stat.of([0.4, 0.6])
+    assert two is not None and two.std == pytest.approx(0.02**0.5)
     assert Stat.of([]) is None
 
 
@@ -193,3 +198,35 @@ def test_lines_are_labelled_by_what_varies_and_the_header_holds_what_does_not() 
             "digits g optimizer.lr=0.01": [0.0],
         }
     }
+
+
+def test_each_depth_comes_from_the_run_ending_there_else_the_deepest_run() -> None:
+    def grown(final: int) -> RunRecord:
+        # Accuracy final/1e3 + depth/1e6 tells which run and which stage a value came from;
+        # train accuracy is ten times it.
+        stages = [
+            stage(
+                k, k + 1, final / 1e3 + (k + 1) / 1e6, None, train_acc=final / 1e2 + (k + 1) / 1e5
+            )
+            for k in range(final)
+        ]
+        return run("g", 0, stages)
+
+    sweep = Sweep([grown(2), grown(3), grown(100)])
+    (test,) = depth_curves(sweep).values()
+    assert {d: test[d].mean for d in (1, 2, 3, 4, 100)} == pytest.approx(
+        {1: 0.1 + 1e-6, 2: 0.002 + 2e-6, 3: 0.003 + 3e-6, 4: 0.1 + 4e-6, 100: 0.1 + 1e-4}
+    )
+    assert all(s.n == 1 for s in test.values())  # one seed counts once per depth
+    (train,) = depth_curves(sweep, TRAIN_ACC).values()
+    assert {d: train[d].mean for d in (1, 2)} == pytest.approx({1: 1 + 1e-5, 2: 0.02 + 2e-5})
+
+
+def test_stages_without_a_number_are_left_out_of_curves() -> None:
+    r = run("g", 0, [stage(0, 1, 0.5, None), stage(1, 2, None, True), stage(2, 3, 0.7, True)])  # type: ignore[arg-type]
+    assert acc_by_depth(r) == {1: 0.5, 3: 0.7}
+    (points,) = flops_curves(Sweep([r]))[3].values()
+    assert [(flops, acc.mean) for flops, acc in points] == [(100.0, 0.5), (300.0, 0.7)]
+    # The autoencoder's classifier reports its own training accuracy, which comes first.
+    both = run("a", 0, [stage(0, 1, 0.5, None, classifier_train_acc=0.9, train_acc=0.1)])
+    assert acc_by_depth(both, TRAIN_ACC) == {1: 0.9}
