@@ -5,19 +5,24 @@ loop, split hygiene for every built-in data set, and the objective's boundary.""
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import socket
 from collections import Counter
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import FAST, compose_cfg, read_summary, run_in_process
 
 from growlab.data import load_data
 from growlab.engine.run_dir import fingerprint, result_config
+from growlab.engine.training import evaluate, train_epoch
 from growlab.growth import objectives
+from growlab.growth.nets import build_network, initial_arch
 from growlab.growth.objectives import Classification
 
 
@@ -209,3 +214,35 @@ def test_every_summary_field_is_what_the_output_contract_defines(tmp_path, monke
         "config_fingerprint": fingerprint(config),
         "config": config,
     }
+
+
+def test_epoch_loss_and_accuracy_are_means_over_every_sample() -> None:
+    # With a learning rate of 0 the weights never move, so an epoch's training loss and accuracy
+    # are the whole set's, whatever the batches (7 per batch here, the last one short); so are
+    # a batched evaluation's. Neither leaves the network in another mode than it found it.
+    torch.manual_seed(0)
+    model = {"name": "mlp", "width": 8, "activation": "relu", "norm": "none", "kernel_size": 3}
+    net = build_network(initial_arch(model, (5,), 3, 2))
+    x, y = torch.randn(30, 5), torch.randint(0, 3, (30,))
+    with torch.no_grad():
+        logits = net(x)
+    loss = F.cross_entropy(logits, y).item()
+    acc = (logits.argmax(1) == y).double().mean().item()
+    assert 0 < acc < 1
+    still = torch.optim.SGD(net.parameters(), lr=0.0)
+    trained = train_epoch(net, x, y, still, 7, torch.Generator().manual_seed(0))
+    assert (trained.loss, trained.acc) == pytest.approx((loss, acc), rel=1e-6)
+    assert net.training
+    net.eval()
+    assert astuple(evaluate(net, x, y, 7)) == pytest.approx((loss, acc), rel=1e-6)
+    assert not net.training
+    net.train()
+    one = evaluate(net, x[:1], y[:1], 7)
+    assert one.loss == pytest.approx(F.cross_entropy(logits[:1], y[:1]).item(), rel=1e-6)
+    assert net.training
+    assert all(math.isnan(v) for v in astuple(evaluate(net, x[:0], y[:0], 7)))  # an empty split
+    # Regression targets (the autoencoder's): the loss is the mean squared error, no accuracy.
+    zeros = torch.zeros(30, 3)
+    recon = train_epoch(net, x, zeros, still, 7, torch.Generator(), 0, F.mse_loss)
+    assert recon.loss == pytest.approx(F.mse_loss(logits, zeros).item(), rel=1e-6)
+    assert math.isnan(recon.acc)
