@@ -11,6 +11,7 @@ import socket
 from collections import Counter
 from dataclasses import astuple
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from conftest import FAST, compose_cfg, read_summary, run_in_process
 
 from growlab.data import load_data
+from growlab.engine.records import read_metrics
 from growlab.engine.run_dir import fingerprint, result_config
 from growlab.engine.training import evaluate, train_epoch
 from growlab.growth import objectives
@@ -246,3 +248,39 @@ def test_epoch_loss_and_accuracy_are_means_over_every_sample() -> None:
     recon = train_epoch(net, x, zeros, still, 7, torch.Generator(), 0, F.mse_loss)
     assert recon.loss == pytest.approx(F.mse_loss(logits, zeros).item(), rel=1e-6)
     assert math.isnan(recon.acc)
+
+
+def test_stage_records_agree_with_the_metrics_rows_they_summarise(tmp_path) -> None:
+    overrides = [*FAST, "strategy=finetune-all-after", "strategy.finetune_epochs=1"]
+    summary = run_in_process(overrides, tmp_path / "run")
+    cfg = compose_cfg(overrides)
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    stages = summary["stages"]
+    assert [r for r in rows if r["event"] == "stage"] == [{"event": "stage", **s} for s in stages]
+    growths = cfg.depth - cfg.train.start_depth
+    plan = [("train", cfg.train.epochs_per_stage)]
+    plan += [("grow", cfg.train.epochs_per_stage)] * growths + [("finetune", 1)]
+    assert [(s["phase"], s["epochs"]) for s in stages] == plan
+    last_epoch: dict[str, Any] = {}
+    for s in stages:
+        epochs = [r for r in rows if r["event"] == "epoch" and r["stage"] == s["stage"]]
+        assert [r["epoch"] for r in epochs] == list(range(1, s["epochs"] + 1))
+        assert all(r["depth"] == s["depth"] for r in epochs)
+        factor = cfg.strategy.finetune_lr_factor if s["phase"] == "finetune" else 1.0
+        assert all(r["lr"] == pytest.approx(cfg.optimizer.lr * factor) for r in epochs)
+        # The stage's figures are its last epoch's: same weights, same numbers.
+        end = epochs[-1]
+        assert (s["train_loss"], s["train_acc"]) == (end["train_loss"], end["train_acc"])
+        assert (s["val_loss"], s["val_acc"]) == (end["val_loss"], end["val_acc"])
+        assert s["cum_train_flops"] == end["cum_train_flops"]
+        if s["phase"] == "grow":
+            # The shock: validation loss and accuracy just before the growth (the last epoch's)
+            # and just after it, where the stage starts from.
+            (growth,) = [r for r in rows if r["event"] == "growth" and r["stage"] == s["stage"]]
+            assert growth["shock"] == s["shock"] and growth["depth"] == s["depth"]
+            assert s["shock"]["loss_before"] == last_epoch["val_loss"]
+            assert s["shock"]["acc_before"] == last_epoch["val_acc"]
+            assert s["start_loss"] == s["shock"]["loss_after"]
+        elif s["stage"] > 0:
+            assert s["start_loss"] == last_epoch["val_loss"]  # fine-tuning starts where it was
+        last_epoch = end
