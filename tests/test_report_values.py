@@ -164,6 +164,7 @@ def test_numbers_print_fixed_point_unless_very_large_or_very_small() -> None:
     assert Stat(0.87, 0.0044, 3).fmt() == "0.8700 ± 0.0044"
     assert Stat(1.64e11, 2.5e9, 3).fmt(3) == "1.64e+11 ± 2.50e+09"
     assert Stat(0.87, None, 1).fmt() == "0.8700"
+    assert Stat(0.87, None, 1).fmt(2) == "0.87"
 
 
 def config_run(strategy: str, seed: int, data: str, lr: float, errors: list[float]) -> RunRecord:
@@ -190,6 +191,12 @@ def test_lines_are_labelled_by_what_varies_and_the_header_holds_what_does_not() 
         "digits g optimizer.lr=0.01",
         "digits g optimizer.lr=0.1",
     ]
+    models = [run("g", 0, [stage(0, 1, 0.5, None)]), run("g", 1, [stage(0, 1, 0.5, None)])]
+    models[1].summary["model"] = "cnn"
+    by_model = Sweep(models)
+    assert by_model.fixed() == {"data": "digits"}
+    assert sorted(by_model.line_label(k) for k in by_model.lines()) == ["cnn g", "mlp g"]
+    assert Sweep(models[:1]).fixed() == {"model": "mlp", "data": "digits"}
     # Every growth stage's measured error, per operator and line; the first stage has none.
     assert preservation_by_operator(sweep) == {
         "IdentityBlock": {
