@@ -39,12 +39,15 @@ def write_run(
     val_losses: list[float] | None = None,
     lr: float | None = None,
     threads: int | None = None,
+    strategy_keys: dict[str, Any] | None = None,
 ) -> None:
     """A completed run whose stages end at the given (cumulative FLOPs, test accuracy)."""
     run = root / (f"{data}-{strategy}-d{depth}-s{seed}" + ("" if lr is None else f"-lr{lr}"))
+    run = run.with_name(run.name + "".join(f"-{k}{v}" for k, v in (strategy_keys or {}).items()))
     run.mkdir(parents=True)
     if lr is not None:
-        config = {"strategy": {"name": strategy}, "seed": seed, "optimizer": {"lr": lr}}
+        config = {"strategy": {"name": strategy, **(strategy_keys or {})}, "seed": seed}
+        config["optimizer"] = {"lr": lr}
         config["train"] = {"num_threads": threads}
         (run / ".hydra").mkdir()
         OmegaConf.save(OmegaConf.create(config), run / ".hydra" / "config.yaml")
@@ -118,6 +121,23 @@ def test_one_seed_is_too_few(tmp_path: Path) -> None:
     assert row["verdict"] == "n too small (n=1)"
 
 
+def test_a_strategy_without_a_baseline_partner_has_no_numbers(tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    for seed in (0, 1):
+        write_run(root, "from-scratch", seed, [(1e9, 0.8)])
+        write_run(root, "orphan", seed + 5, [(1e9, 0.9)])  # seeds the baseline never ran
+    (row,) = verdict_rows(Sweep(collect(root)))
+    assert row["unpaired_runs"] == 2 and row["verdict"] == "no pairs"
+    assert {k: row[k] for k in ("n", "delta_mean", "ci_low", "ci_high", "p_value", "p_holm")} == {
+        "n": 0,
+        "delta_mean": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        "p_holm": None,
+    }
+
+
 def test_pairs_never_cross_data_sets(tmp_path: Path) -> None:
     root = tmp_path / "sweep"
     for seed in range(3):
@@ -147,6 +167,18 @@ def test_a_swept_key_pairs_like_with_like_and_a_tuned_one_is_the_recipe(tmp_path
         write_run(speed, "grow", seed, [(1e9, 0.81)], lr=0.01, threads=seed % 2 + 1)
     (row,) = verdict_rows(Sweep(collect(speed)))
     assert row["n"] == 3 and "train.num_threads" not in row
+
+    recipe = tmp_path / "recipe"  # a strategy.* key swept within a strategy is its recipe
+    for seed in range(3):
+        write_run(recipe, "from-scratch", seed, [(1e9, 0.8 + 0.01 * seed)], lr=0.01)
+        for epochs in (1, 2):
+            keys = {"finetune_epochs": epochs}
+            acc = 0.8 + 0.01 * seed + 0.01 * epochs
+            write_run(recipe, "grow", seed, [(1e9, acc)], lr=0.01, strategy_keys=keys)
+    rows = verdict_rows(Sweep(collect(recipe)))
+    assert [r["strategy.finetune_epochs"] for r in rows] == ["1", "2"]
+    assert [(r["n"], r["unpaired_runs"]) for r in rows] == [(3, 0), (3, 0)]
+    assert [r["delta_mean"] for r in rows] == pytest.approx([0.01, 0.02])
 
     tuned = tmp_path / "tuned"  # each strategy at its own learning rate
     for seed in range(3):
@@ -248,9 +280,11 @@ def test_stage_help_skips_a_stage_without_a_validation_loss(tmp_path: Path) -> N
     summary = json.loads(path.read_text())
     summary["stages"][1]["val_loss"] = None  # as a NaN is written
     path.write_text(json.dumps(summary))
+    write_run(root, "grow", 2, curve, val_losses=[1.0, 1.0, 1.0])  # no change: did not help
     rows = stage_help_rows(Sweep(collect(root)))
-    assert [(r["stage"], r["n"]) for r in rows] == [(1, 1), (2, 1)]
-    assert [r["delta_mean"] for r in rows] == pytest.approx([-0.2, 0.1])
+    assert [(r["stage"], r["n"], r["helped"]) for r in rows] == [(1, 2, 1), (2, 2, 0)]
+    assert [r["delta_mean"] for r in rows] == pytest.approx([-0.1, 0.05])
+    assert all("p_value" not in r for r in rows)  # an interval per stage, no test
 
 
 def in_memory_run(strategy: str, seed: int, curve: list[tuple[float | None, float | None]]):

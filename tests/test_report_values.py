@@ -140,6 +140,7 @@ def test_failed_runs_never_enter_a_mean_and_preservation_takes_the_max() -> None
         status="diverged",
     )
     sweep = Sweep([good, bad])
+    assert sweep.ok == [good] and sweep.problems == [bad]
     (curve,) = depth_curves(sweep).values()
     assert curve[3].mean == pytest.approx(0.7) and curve[3].n == 1
     assert max_preservation_error(good) == pytest.approx(3e-7)
