@@ -22,6 +22,7 @@ from conftest import FAST, compose_cfg, read_summary, run_in_process
 from growlab.data import load_data
 from growlab.engine.records import read_metrics
 from growlab.engine.run_dir import fingerprint, result_config
+from growlab.engine.state import stage_line
 from growlab.engine.training import evaluate, train_epoch
 from growlab.growth import objectives
 from growlab.growth.nets import build_network, initial_arch
@@ -284,3 +285,21 @@ def test_stage_records_agree_with_the_metrics_rows_they_summarise(tmp_path) -> N
         elif s["stage"] > 0:
             assert s["start_loss"] == last_epoch["val_loss"]  # fine-tuning starts where it was
         last_epoch = end
+
+
+def test_the_stage_log_line_states_the_recorded_figures() -> None:
+    previous = {"val_loss": 0.5}
+    record = {"stage": 1, "phase": "grow", "depth": 2, "width": 16, "test_acc": 0.91234}
+    record |= {"val_loss": 0.4, "preservation_error": 1.5e-6, "improved": True}
+    assert stage_line(record, previous, 3) == (
+        "stage 2/3 [grow] depth 2 width 16: test_acc 0.9123 val_loss 0.4000 "
+        "preservation_error 1.50e-06 (prev val_loss 0.5000: new stage helped)"
+    )
+    worse = record | {"val_loss": 0.6, "preservation_error": None, "improved": False}
+    assert stage_line(worse, previous, 3).endswith(
+        "val_loss 0.6000 (prev val_loss 0.5000: new stage did not help)"
+    )
+    first = record | {"stage": 0, "phase": "train", "depth": 1, "preservation_error": None}
+    assert stage_line(first, None, 3) == (
+        "stage 1/3 [train] depth 1 width 16: test_acc 0.9123 val_loss 0.4000"
+    )
