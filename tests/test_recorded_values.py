@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from conftest import FAST, compose_cfg, read_summary, run_in_process
 
 from growlab.data import load_data
+from growlab.engine import state
 from growlab.engine.records import read_metrics
 from growlab.engine.run_dir import fingerprint, result_config
 from growlab.engine.state import stage_line
@@ -303,3 +304,18 @@ def test_the_stage_log_line_states_the_recorded_figures() -> None:
     assert stage_line(first, None, 3) == (
         "stage 1/3 [train] depth 1 width 16: test_acc 0.9123 val_loss 0.4000"
     )
+
+
+def test_a_summary_before_any_stage_and_without_an_operator_has_no_figures() -> None:
+    # From scratch (no operator), as written when a run fails before its first stage ends.
+    config = {"strategy.name": "from-scratch", "strategy.operator._target_": None}
+    config |= {"model.name": "mlp", "data.name": "digits", "seed": 0, "depth": 3}
+    config |= {"train.start_depth": 1, "train.epochs_per_stage": 2}
+    written = state.summary(state.Progress(), config, "f", status="failed")
+    assert written["operator"] is None and written["status"] == "failed"
+    assert {k: written[k] for k in ("width", "test_acc", "best_test_acc", "train_flops")} == {
+        "width": None,
+        "test_acc": None,
+        "best_test_acc": None,
+        "train_flops": 0.0,
+    }
