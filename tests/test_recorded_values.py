@@ -5,6 +5,7 @@ loop, split hygiene for every built-in data set, and the objective's boundary.""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import socket
@@ -21,7 +22,7 @@ from conftest import FAST, compose_cfg, read_summary, run_in_process
 
 from growlab.data import load_data
 from growlab.engine import state
-from growlab.engine.records import read_metrics
+from growlab.engine.records import read_metrics, write_summary
 from growlab.engine.run_dir import fingerprint, result_config
 from growlab.engine.state import stage_line
 from growlab.engine.training import evaluate, train_epoch
@@ -319,3 +320,17 @@ def test_a_summary_before_any_stage_and_without_an_operator_has_no_figures() -> 
         "best_test_acc": None,
         "train_flops": 0.0,
     }
+
+
+def test_a_completed_summary_is_never_replaced_by_an_unfinished_one(tmp_path) -> None:
+    path = tmp_path / "summary.json"
+    assert write_summary(path, {"status": "failed", "test_acc": None})  # nothing there yet
+    assert write_summary(path, {"status": "completed", "test_acc": 0.9})
+    for status in ("failed", "diverged", "running"):
+        assert not write_summary(path, {"status": status, "test_acc": None})
+        assert json.loads(path.read_text()) == {"status": "completed", "test_acc": 0.9}
+    assert write_summary(path, {"status": "completed", "test_acc": 0.8})  # a rerun's result
+    assert json.loads(path.read_text())["test_acc"] == 0.8
+    path.write_text("{garbled")  # a damaged summary is no completed result
+    assert write_summary(path, {"status": "failed", "test_acc": math.nan})
+    assert json.loads(path.read_text()) == {"status": "failed", "test_acc": None}  # NaN: null
