@@ -32,8 +32,9 @@ from growlab.growth.objectives import Classification
 
 
 def test_improved_compares_validation_losses_and_never_test_losses(tmp_path, monkeypatch) -> None:
-    # Stage 2 lowers the validation loss while the test loss rises; stage 3 the other way.
-    val_losses, test_losses = iter([1.0, 0.5, 0.7]), iter([1.0, 1.2, 0.3])
+    # Stage 2 lowers the validation loss while the test loss rises; stage 3 lowers the test
+    # loss and only equals the validation loss, which is no improvement.
+    val_losses, test_losses = iter([1.0, 0.5, 0.5]), iter([1.0, 1.2, 0.3])
 
     def scripted(self: Classification, trainer: object) -> dict[str, float]:
         return {
@@ -195,6 +196,7 @@ def test_every_summary_field_is_what_the_output_contract_defines(tmp_path, monke
     stages = summary["stages"]
     assert [s["stage"] for s in stages] == list(range(cfg.depth - cfg.train.start_depth + 1))
     assert summary["wall_s"] >= sum(s["wall_s"] for s in stages) > 0
+    assert [s["widths"] for s in stages] == [[16] * s["depth"] for s in stages]
     assert {k: v for k, v in summary.items() if k not in ("stages", "wall_s")} == {
         "strategy": "identity-insert",
         "operator": "IdentityBlock",  # the class of strategy.operator._target_
