@@ -84,3 +84,14 @@ def mark_interrupted(run_dir: Path) -> None:
 @pytest.fixture(autouse=True)
 def _offline_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
+
+
+@pytest.fixture(autouse=True)
+def _own_flop_counts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """FLOP counts come from the code under test, not from counts a run remembered before
+    (`~/.cache/growlab/flops.json`, or this process's memo): a wrong count fails here, and a
+    test never leaves one behind for real runs. Needed for the mutation check too."""
+    from growlab.engine import flop_memo
+
+    monkeypatch.setattr(flop_memo, "_MEMORY", {})
+    monkeypatch.setattr(flop_memo, "_path", lambda: tmp_path / "flops.json")

@@ -12,9 +12,18 @@ from omegaconf import OmegaConf
 
 from growlab.report import make_report
 from growlab.report.aggregate import Sweep
-from growlab.report.baseline import compute_rows, stage_help_rows, verdict_rows
-from growlab.report.collect import collect
-from growlab.report.stats import acc_within_budget, flops_to_reach, holm, paired
+from growlab.report.baseline import compute_rows, context, stage_help_rows, verdict_rows
+from growlab.report.collect import RunRecord, collect
+from growlab.report.stats import (
+    ALPHA,
+    BETTER,
+    NO_DIFFERENCE,
+    acc_within_budget,
+    flops_to_reach,
+    holm,
+    paired,
+    verdict,
+)
 from growlab.report.wandb_report import SPEC_FILE
 
 BASE_ACCS = [0.80, 0.83, 0.78, 0.85, 0.81]
@@ -30,12 +39,15 @@ def write_run(
     val_losses: list[float] | None = None,
     lr: float | None = None,
     threads: int | None = None,
+    strategy_keys: dict[str, Any] | None = None,
 ) -> None:
     """A completed run whose stages end at the given (cumulative FLOPs, test accuracy)."""
     run = root / (f"{data}-{strategy}-d{depth}-s{seed}" + ("" if lr is None else f"-lr{lr}"))
+    run = run.with_name(run.name + "".join(f"-{k}{v}" for k, v in (strategy_keys or {}).items()))
     run.mkdir(parents=True)
     if lr is not None:
-        config = {"strategy": {"name": strategy}, "seed": seed, "optimizer": {"lr": lr}}
+        config = {"strategy": {"name": strategy, **(strategy_keys or {})}, "seed": seed}
+        config["optimizer"] = {"lr": lr}
         config["train"] = {"num_threads": threads}
         (run / ".hydra").mkdir()
         OmegaConf.save(OmegaConf.create(config), run / ".hydra" / "config.yaml")
@@ -109,6 +121,23 @@ def test_one_seed_is_too_few(tmp_path: Path) -> None:
     assert row["verdict"] == "n too small (n=1)"
 
 
+def test_a_strategy_without_a_baseline_partner_has_no_numbers(tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    for seed in (0, 1):
+        write_run(root, "from-scratch", seed, [(1e9, 0.8)])
+        write_run(root, "orphan", seed + 5, [(1e9, 0.9)])  # seeds the baseline never ran
+    (row,) = verdict_rows(Sweep(collect(root)))
+    assert row["unpaired_runs"] == 2 and row["verdict"] == "no pairs"
+    assert {k: row[k] for k in ("n", "delta_mean", "ci_low", "ci_high", "p_value", "p_holm")} == {
+        "n": 0,
+        "delta_mean": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        "p_holm": None,
+    }
+
+
 def test_pairs_never_cross_data_sets(tmp_path: Path) -> None:
     root = tmp_path / "sweep"
     for seed in range(3):
@@ -138,6 +167,18 @@ def test_a_swept_key_pairs_like_with_like_and_a_tuned_one_is_the_recipe(tmp_path
         write_run(speed, "grow", seed, [(1e9, 0.81)], lr=0.01, threads=seed % 2 + 1)
     (row,) = verdict_rows(Sweep(collect(speed)))
     assert row["n"] == 3 and "train.num_threads" not in row
+
+    recipe = tmp_path / "recipe"  # a strategy.* key swept within a strategy is its recipe
+    for seed in range(3):
+        write_run(recipe, "from-scratch", seed, [(1e9, 0.8 + 0.01 * seed)], lr=0.01)
+        for epochs in (1, 2):
+            keys = {"finetune_epochs": epochs}
+            acc = 0.8 + 0.01 * seed + 0.01 * epochs
+            write_run(recipe, "grow", seed, [(1e9, acc)], lr=0.01, strategy_keys=keys)
+    rows = verdict_rows(Sweep(collect(recipe)))
+    assert [r["strategy.finetune_epochs"] for r in rows] == ["1", "2"]
+    assert [(r["n"], r["unpaired_runs"]) for r in rows] == [(3, 0), (3, 0)]
+    assert [r["delta_mean"] for r in rows] == pytest.approx([0.01, 0.02])
 
     tuned = tmp_path / "tuned"  # each strategy at its own learning rate
     for seed in range(3):
@@ -178,6 +219,20 @@ def test_interpolation_at_equal_flops() -> None:
     assert flops_to_reach(curve, 0.65) == pytest.approx(2.5e9)
     assert flops_to_reach(curve, 0.4) == pytest.approx(1e9)
     assert flops_to_reach(curve, 0.95) is None
+    assert acc_within_budget(curve, 1e9) == pytest.approx(0.5)  # exactly the first stage's FLOPs
+    # Reaching the target means equalling it: a run that ends exactly on it reaches it there.
+    assert flops_to_reach(curve, 0.9) == pytest.approx(4e9)
+    assert flops_to_reach([(1e9, 0.7), (2e9, 0.7)], 0.7) == pytest.approx(1e9)
+
+
+def test_verdict_boundaries() -> None:
+    # Two pairs are enough for the paired t-test: a consistent gain can be "better".
+    two = paired([0.100, 0.101])
+    assert two is not None and two.p_value is not None and two.p_value < ALPHA
+    assert verdict(two, two.p_value) == BETTER
+    assert verdict(two, ALPHA) == NO_DIFFERENCE  # significant means p < alpha, strictly
+    # Holm's adjusted p-values stay probabilities: m x p is capped at 1.
+    assert holm([0.6, 0.7, 0.9]) == [1.0, 1.0, 1.0]
 
 
 def test_equal_compute_rows(tmp_path: Path) -> None:
@@ -213,6 +268,70 @@ def test_stage_help_is_the_mean_change_of_validation_loss(tmp_path: Path) -> Non
     assert rows[1]["delta_mean"] == pytest.approx(0.1)
     half = 4.302652729911275 * 0.1 / 3**0.5  # t(0.975, 2) * sd / sqrt(n), sd = 0.1
     assert (rows[0]["ci_low"], rows[0]["ci_high"]) == pytest.approx((-0.2 - half, -0.2 + half))
+    assert [r["phase"] for r in rows] == ["grow", "grow"]
+
+
+def test_stage_help_skips_a_stage_without_a_validation_loss(tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    curve = [(1e9, 0.5), (2e9, 0.6), (3e9, 0.7)]
+    write_run(root, "grow", 0, curve, val_losses=[1.0, 0.8, 0.9])
+    write_run(root, "grow", 1, curve, val_losses=[1.0, 0.7, 0.8])
+    path = root / "digits-grow-d3-s1" / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["stages"][1]["val_loss"] = None  # as a NaN is written
+    path.write_text(json.dumps(summary))
+    write_run(root, "grow", 2, curve, val_losses=[1.0, 1.0, 1.0])  # no change: did not help
+    rows = stage_help_rows(Sweep(collect(root)))
+    assert [(r["stage"], r["n"], r["helped"]) for r in rows] == [(1, 2, 1), (2, 2, 0)]
+    assert [r["delta_mean"] for r in rows] == pytest.approx([-0.1, 0.05])
+    assert all("p_value" not in r for r in rows)  # an interval per stage, no test
+
+
+def in_memory_run(strategy: str, seed: int, curve: list[tuple[float | None, float | None]]):
+    stages = [
+        {"stage": k, "phase": "grow", "depth": 3, "cum_train_flops": flops, "test_acc": acc}
+        for k, (flops, acc) in enumerate(curve)
+    ]
+    summary = {"strategy": strategy, "model": "mlp", "data": "digits", "seed": seed, "depth": 3}
+    summary |= {"test_acc": curve[-1][1], "stages": stages}
+    return RunRecord(Path(f"/x/{strategy}-{seed}"), f"{strategy}-{seed}", "completed", summary)
+
+
+def test_equal_compute_against_the_baselines_last_stage_over_the_pairs_with_curves() -> None:
+    baseline = [(1e9, 0.5), (2e9, 0.6), (4e9, 0.7)]  # budget 4e9, accuracy 0.7
+    runs = [in_memory_run("from-scratch", seed, baseline) for seed in range(4)]
+    runs += [
+        in_memory_run("s", 0, [(None, 0.55), (None, 0.75)]),  # no FLOPs recorded: no curve
+        in_memory_run("s", 1, [(1e9, 0.55), (2e9, None), (3e9, 0.65), (6e9, 0.75)]),
+        in_memory_run("s", 2, [(1e9, 0.55), (3e9, 0.65), (6e9, 0.75)]),
+        in_memory_run("s", 3, [(5e9, 0.6), (8e9, 0.72)]),  # starts past the budget
+    ]
+    (row,) = compute_rows(Sweep(runs))
+    assert row["n"] == 3  # seeds with a curve on both sides
+    assert row["flops_ratio"] == pytest.approx((1.5 + 1.5 + 2.0) / 3)
+    # Within 4e9 FLOPs: 0.65 + (4 - 3) / (6 - 3) x 0.1 on seeds 1 and 2; seed 3 has no point.
+    assert row["acc_at_baseline_budget"] == pytest.approx(0.65 + 0.1 / 3)
+    assert row["delta_mean"] == pytest.approx(0.65 + 0.1 / 3 - 0.7)
+    assert row["ci_low"] == row["ci_high"] == pytest.approx(row["delta_mean"])  # no spread
+    # 0.7 reached at 4.5e9 (seeds 1, 2) and 5e9 + 0.1 / 0.12 x 3e9 = 7.5e9 (seed 3).
+    assert row["reached_baseline_acc"] == 3
+    assert row["flops_to_baseline_acc_ratio"] == pytest.approx((4.5 + 4.5 + 7.5) / 3 / 4)
+    assert "p_value" not in row  # equal compute reports the interval, no test
+
+
+def test_a_lines_context_is_its_key_without_the_strategy(tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    for data in ("digits", "blobs"):
+        for lr in (0.1, 0.01):
+            write_run(root, "grow", 0, [(1e9, 0.5)], data=data, lr=lr)
+    sweep = Sweep(collect(root))
+    assert sweep.line_dims == ["data", "strategy", "optimizer.lr"]
+    assert sorted(context(sweep, key) for key in sweep.lines()) == [
+        ("blobs", "0.01"),
+        ("blobs", "0.1"),
+        ("digits", "0.01"),
+        ("digits", "0.1"),
+    ]
 
 
 def test_report_files_carry_the_same_rows(tmp_path: Path) -> None:

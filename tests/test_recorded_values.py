@@ -5,22 +5,36 @@ loop, split hygiene for every built-in data set, and the objective's boundary.""
 from __future__ import annotations
 
 import hashlib
+import json
+import math
+import os
+import socket
 from collections import Counter
+from dataclasses import astuple
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, compose_cfg, run_in_process
+import torch.nn.functional as F
+from conftest import FAST, compose_cfg, read_summary, run_in_process
 
 from growlab.data import load_data
+from growlab.engine import state
+from growlab.engine.records import read_metrics, write_summary
+from growlab.engine.run_dir import fingerprint, result_config
+from growlab.engine.state import stage_line
+from growlab.engine.training import evaluate, train_epoch
 from growlab.growth import objectives
+from growlab.growth.nets import build_network, initial_arch
 from growlab.growth.objectives import Classification
 
 
 def test_improved_compares_validation_losses_and_never_test_losses(tmp_path, monkeypatch) -> None:
-    # Stage 2 lowers the validation loss while the test loss rises; stage 3 the other way.
-    val_losses, test_losses = iter([1.0, 0.5, 0.7]), iter([1.0, 1.2, 0.3])
+    # Stage 2 lowers the validation loss while the test loss rises; stage 3 lowers the test
+    # loss and only equals the validation loss, which is no improvement.
+    val_losses, test_losses = iter([1.0, 0.5, 0.5]), iter([1.0, 1.2, 0.3])
 
     def scripted(self: Classification, trainer: object) -> dict[str, float]:
         return {
@@ -167,3 +181,158 @@ def test_the_autoencoders_classifier_never_changes_the_grown_network(tmp_path, m
     )
     assert summary["status"] == "completed"
     assert seen and all(seen)
+
+
+def test_every_summary_field_is_what_the_output_contract_defines(tmp_path, monkeypatch) -> None:
+    # The process that ran it, SLURM ids included (a packed job shares them).
+    slurm = {"SLURM_JOB_ID": "71", "SLURM_ARRAY_JOB_ID": "70", "SLURM_ARRAY_TASK_ID": "1"}
+    for name, value in slurm.items():
+        monkeypatch.setenv(name, value)
+    overrides = [*FAST, "strategy=identity-insert", "model.width=16", "seed=3"]
+    run_in_process(overrides, tmp_path / "run")
+    summary = read_summary(tmp_path / "run")
+    cfg = compose_cfg(overrides)
+    config = result_config(cfg)
+    stages = summary["stages"]
+    assert [s["stage"] for s in stages] == list(range(cfg.depth - cfg.train.start_depth + 1))
+    assert summary["wall_s"] >= sum(s["wall_s"] for s in stages) > 0
+    assert [s["widths"] for s in stages] == [[16] * s["depth"] for s in stages]
+    assert {k: v for k, v in summary.items() if k not in ("stages", "wall_s")} == {
+        "strategy": "identity-insert",
+        "operator": "IdentityBlock",  # the class of strategy.operator._target_
+        "model": "mlp",
+        "data": "digits",
+        "seed": 3,
+        "depth": cfg.depth,
+        "width": 16,
+        "start_depth": cfg.train.start_depth,
+        "epochs_per_stage": cfg.train.epochs_per_stage,
+        "status": "completed",
+        "device": "cpu",
+        "test_acc": stages[-1]["test_acc"],
+        "best_test_acc": max(s["test_acc"] for s in stages),
+        "train_flops": stages[-1]["cum_train_flops"],
+        "resumes": 0,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "slurm_job_id": "71",
+        "slurm_array_job_id": "70",
+        "slurm_array_task_id": "1",
+        "config_fingerprint": fingerprint(config),
+        "config": config,
+    }
+
+
+def test_epoch_loss_and_accuracy_are_means_over_every_sample() -> None:
+    # With a learning rate of 0 the weights never move, so an epoch's training loss and accuracy
+    # are the whole set's, whatever the batches (7 per batch here, the last one short); so are
+    # a batched evaluation's. Neither leaves the network in another mode than it found it.
+    torch.manual_seed(0)
+    model = {"name": "mlp", "width": 8, "activation": "relu", "norm": "none", "kernel_size": 3}
+    net = build_network(initial_arch(model, (5,), 3, 2))
+    x, y = torch.randn(30, 5), torch.randint(0, 3, (30,))
+    with torch.no_grad():
+        logits = net(x)
+    loss = F.cross_entropy(logits, y).item()
+    acc = (logits.argmax(1) == y).double().mean().item()
+    assert 0 < acc < 1
+    still = torch.optim.SGD(net.parameters(), lr=0.0)
+    trained = train_epoch(net, x, y, still, 7, torch.Generator().manual_seed(0))
+    assert (trained.loss, trained.acc) == pytest.approx((loss, acc), rel=1e-6)
+    assert net.training
+    net.eval()
+    assert astuple(evaluate(net, x, y, 7)) == pytest.approx((loss, acc), rel=1e-6)
+    assert not net.training
+    net.train()
+    one = evaluate(net, x[:1], y[:1], 7)
+    assert one.loss == pytest.approx(F.cross_entropy(logits[:1], y[:1]).item(), rel=1e-6)
+    assert net.training
+    assert all(math.isnan(v) for v in astuple(evaluate(net, x[:0], y[:0], 7)))  # an empty split
+    # Regression targets (the autoencoder's): the loss is the mean squared error, no accuracy.
+    zeros = torch.zeros(30, 3)
+    recon = train_epoch(net, x, zeros, still, 7, torch.Generator(), 0, F.mse_loss)
+    assert recon.loss == pytest.approx(F.mse_loss(logits, zeros).item(), rel=1e-6)
+    assert math.isnan(recon.acc)
+
+
+def test_stage_records_agree_with_the_metrics_rows_they_summarise(tmp_path) -> None:
+    overrides = [*FAST, "strategy=finetune-all-after", "strategy.finetune_epochs=1"]
+    summary = run_in_process(overrides, tmp_path / "run")
+    cfg = compose_cfg(overrides)
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    stages = summary["stages"]
+    assert [r for r in rows if r["event"] == "stage"] == [{"event": "stage", **s} for s in stages]
+    growths = cfg.depth - cfg.train.start_depth
+    plan = [("train", cfg.train.epochs_per_stage)]
+    plan += [("grow", cfg.train.epochs_per_stage)] * growths + [("finetune", 1)]
+    assert [(s["phase"], s["epochs"]) for s in stages] == plan
+    last_epoch: dict[str, Any] = {}
+    for s in stages:
+        epochs = [r for r in rows if r["event"] == "epoch" and r["stage"] == s["stage"]]
+        assert [r["epoch"] for r in epochs] == list(range(1, s["epochs"] + 1))
+        assert all(r["depth"] == s["depth"] for r in epochs)
+        factor = cfg.strategy.finetune_lr_factor if s["phase"] == "finetune" else 1.0
+        assert all(r["lr"] == pytest.approx(cfg.optimizer.lr * factor) for r in epochs)
+        # The stage's figures are its last epoch's: same weights, same numbers.
+        end = epochs[-1]
+        assert (s["train_loss"], s["train_acc"]) == (end["train_loss"], end["train_acc"])
+        assert (s["val_loss"], s["val_acc"]) == (end["val_loss"], end["val_acc"])
+        assert s["cum_train_flops"] == end["cum_train_flops"]
+        if s["phase"] == "grow":
+            # The shock: validation loss and accuracy just before the growth (the last epoch's)
+            # and just after it, where the stage starts from.
+            (growth,) = [r for r in rows if r["event"] == "growth" and r["stage"] == s["stage"]]
+            assert growth["shock"] == s["shock"] and growth["depth"] == s["depth"]
+            assert s["shock"]["loss_before"] == last_epoch["val_loss"]
+            assert s["shock"]["acc_before"] == last_epoch["val_acc"]
+            assert s["start_loss"] == s["shock"]["loss_after"]
+        elif s["stage"] > 0:
+            assert s["start_loss"] == last_epoch["val_loss"]  # fine-tuning starts where it was
+        last_epoch = end
+
+
+def test_the_stage_log_line_states_the_recorded_figures() -> None:
+    previous = {"val_loss": 0.5}
+    record = {"stage": 1, "phase": "grow", "depth": 2, "width": 16, "test_acc": 0.91234}
+    record |= {"val_loss": 0.4, "preservation_error": 1.5e-6, "improved": True}
+    assert stage_line(record, previous, 3) == (
+        "stage 2/3 [grow] depth 2 width 16: test_acc 0.9123 val_loss 0.4000 "
+        "preservation_error 1.50e-06 (prev val_loss 0.5000: new stage helped)"
+    )
+    worse = record | {"val_loss": 0.6, "preservation_error": None, "improved": False}
+    assert stage_line(worse, previous, 3).endswith(
+        "val_loss 0.6000 (prev val_loss 0.5000: new stage did not help)"
+    )
+    first = record | {"stage": 0, "phase": "train", "depth": 1, "preservation_error": None}
+    assert stage_line(first, None, 3) == (
+        "stage 1/3 [train] depth 1 width 16: test_acc 0.9123 val_loss 0.4000"
+    )
+
+
+def test_a_summary_before_any_stage_and_without_an_operator_has_no_figures() -> None:
+    # From scratch (no operator), as written when a run fails before its first stage ends.
+    config = {"strategy.name": "from-scratch", "strategy.operator._target_": None}
+    config |= {"model.name": "mlp", "data.name": "digits", "seed": 0, "depth": 3}
+    config |= {"train.start_depth": 1, "train.epochs_per_stage": 2}
+    written = state.summary(state.Progress(), config, "f", status="failed")
+    assert written["operator"] is None and written["status"] == "failed"
+    assert {k: written[k] for k in ("width", "test_acc", "best_test_acc", "train_flops")} == {
+        "width": None,
+        "test_acc": None,
+        "best_test_acc": None,
+        "train_flops": 0.0,
+    }
+
+
+def test_a_completed_summary_is_never_replaced_by_an_unfinished_one(tmp_path) -> None:
+    path = tmp_path / "summary.json"
+    assert write_summary(path, {"status": "failed", "test_acc": None})  # nothing there yet
+    assert write_summary(path, {"status": "completed", "test_acc": 0.9})
+    for status in ("failed", "diverged", "running"):
+        assert not write_summary(path, {"status": status, "test_acc": None})
+        assert json.loads(path.read_text()) == {"status": "completed", "test_acc": 0.9}
+    assert write_summary(path, {"status": "completed", "test_acc": 0.8})  # a rerun's result
+    assert json.loads(path.read_text())["test_acc"] == 0.8
+    path.write_text("{garbled")  # a damaged summary is no completed result
+    assert write_summary(path, {"status": "failed", "test_acc": math.nan})
+    assert json.loads(path.read_text()) == {"status": "failed", "test_acc": None}  # NaN: null

@@ -12,6 +12,7 @@ from growlab.engine.optim import build_optimizer
 from growlab.engine.training import train_epoch
 from growlab.growth.nets import build_network, initial_arch
 from growlab.growth.operators import RandomBlock
+from growlab.growth.strategies import GrowthStrategy
 
 
 def grown_net(norm: str, trainable: TrainableSet):
@@ -75,3 +76,34 @@ def test_train_mode_keeps_frozen_blocks_in_eval() -> None:
     assert [b.training for b in net.blocks] == [False] * index + [True]
     net.eval()
     assert not any(b.training for b in net.blocks)
+
+
+def test_a_trainable_backbone_trains_wherever_everything_trains() -> None:
+    # model.freeze_backbone=false: the backbone (the stem) trains in the first stage, after a
+    # growth with trainable=all and in fine-tuning; not after a growth that trains new blocks.
+    torch.manual_seed(0)
+    model = {
+        "name": "backbone",
+        "backbone": "resnet18",
+        "input_size": None,
+        "weights": None,
+        "freeze_backbone": False,
+        "width": 8,
+        "activation": "relu",
+        "norm": "none",
+    }
+    net = build_network(initial_arch(model, (1, 16, 16), 10, 1))
+
+    def stem_trains() -> set[bool]:
+        return {p.requires_grad for p in net.stem.parameters()}
+
+    strategy = GrowthStrategy("test", operator=RandomBlock())
+    strategy.set_trainable(net, "train", None)
+    assert stem_trains() == {True}
+    index = strategy.grow(net).index
+    strategy.set_trainable(net, "grow", index)
+    assert stem_trains() == {False}
+    GrowthStrategy("test", trainable=TrainableSet.all).set_trainable(net, "grow", index)
+    assert stem_trains() == {True}
+    strategy.set_trainable(net, "finetune", None)
+    assert stem_trains() == {True}
