@@ -186,7 +186,7 @@ def test_the_autoencoders_classifier_never_changes_the_grown_network(tmp_path, m
 def test_every_summary_field_is_what_the_output_contract_defines(tmp_path, monkeypatch) -> None:
     # The process that ran it, SLURM ids included (a packed job shares them).
     slurm = {"SLURM_JOB_ID": "71", "SLURM_ARRAY_JOB_ID": "70", "SLURM_ARRAY_TASK_ID": "1"}
-    for name, value in slurm.items():
+    for name, value in {**slurm, "CUDA_VISIBLE_DEVICES": ""}.items():
         monkeypatch.setenv(name, value)
     overrides = [*FAST, "strategy=identity-insert", "model.width=16", "seed=3"]
     run_in_process(overrides, tmp_path / "run")
@@ -218,6 +218,8 @@ def test_every_summary_field_is_what_the_output_contract_defines(tmp_path, monke
         "slurm_job_id": "71",
         "slurm_array_job_id": "70",
         "slurm_array_task_id": "1",
+        "cuda_visible_devices": "",  # the GPUs the process was given (none here)
+        "stack_size": 1,  # trained alone, not in a stack of seeds
         "config_fingerprint": fingerprint(config),
         "config": config,
     }
