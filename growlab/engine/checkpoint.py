@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import random
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -70,8 +69,8 @@ def snapshot(value: Any) -> Any:
         out = type(value)()
         for key, item in value.items():
             out[key] = snapshot(item)
-        if hasattr(value, "_metadata"):
-            out._metadata = copy.deepcopy(value._metadata)  # type: ignore[attr-defined]
+        if hasattr(value, "_metadata"):  # made fresh by each state_dict() call: shared
+            out._metadata = value._metadata  # type: ignore[attr-defined]
         return out
     if isinstance(value, list):
         return [snapshot(item) for item in value]

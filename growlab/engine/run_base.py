@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -248,12 +247,12 @@ class RunBase:
                 "stem_frozen": net.stem_frozen,
                 "optimizer": self.optimizer.state_dict(),
                 "rng": ckpt.rng_state(self.generator),
-                "progress": asdict(self.progress),
+                "progress": self.progress.checkpoint(),
                 "metrics_rows": self.metrics.rows,
                 "config": self.config,
             },
             self.run_dir / "checkpoints" / ckpt.LAST,
-            # asdict made a new progress; the result config is never changed after the start.
+            # The result config is never changed after the start.
             fresh=("progress", "config"),
         )
 

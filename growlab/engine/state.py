@@ -22,6 +22,16 @@ class Progress:
     # they change), so a stage start never evaluates weights the last epoch just evaluated.
     last_val: list[float] | None = None
 
+    def checkpoint(self) -> dict[str, Any]:
+        """Its fields for a checkpoint, safe from later changes: a finished stage's record is
+        never changed once appended (shared), the open stage's record is copied."""
+        return {
+            **vars(self),
+            "current": None if self.current is None else dict(self.current),
+            "stages": list(self.stages),
+            "last_val": None if self.last_val is None else list(self.last_val),
+        }
+
 
 def summary(
     progress: Progress, config: dict[str, Any], fingerprint: str, **fields: Any
