@@ -19,6 +19,11 @@ def test_guard_flags_finite_explosions_and_nothing_else() -> None:
     assert guard.check(math.nan, 2.3, 2.3) == "training loss is nan"
     assert guard.check(math.inf, 2.3, 2.3) == "training loss is inf"
     assert "max_loss=5" in DivergenceGuard(10.0, max_loss=5.0).check(6.0, 2.3, 2.3)
+    # "Above" is strict: exactly 10 x the start, or exactly max_loss, is not divergence.
+    assert guard.check(25.0, run_start=2.5, stage_start=2.5) is None
+    assert DivergenceGuard(10.0, max_loss=5.0).check(5.0, 2.3, 2.3) is None
+    # A start loss that is not finite bounds nothing; the other one still does.
+    assert "divergence_factor=10" in guard.check(30.0, run_start=math.nan, stage_start=2.3)
 
 
 def test_huge_learning_rate_diverges_and_is_not_called_completed(tmp_path) -> None:

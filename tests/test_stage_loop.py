@@ -110,6 +110,7 @@ def test_finetune_all_after_adds_a_finetune_stage_at_a_lower_lr(tmp_path) -> Non
 def test_from_scratch_trains_the_final_depth_for_the_whole_schedule(tmp_path) -> None:
     summary = run_in_process([*FAST, "strategy=from-scratch"], tmp_path / "run")
     assert [s["depth"] for s in summary["stages"]] == [3, 3, 3]
+    assert [s["phase"] for s in summary["stages"]] == ["train"] * 3  # one run, no new optimizer
     assert all(s["preservation_error"] is None and s["shock"] is None for s in summary["stages"])
     rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert sum(r["event"] == "epoch" for r in rows) == 6

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import compose_cfg, grow, set_trainable
 
-from growlab.config import TrainableSet
+from growlab.config import ConfigError, TrainableSet
 from growlab.data import load_data
 from growlab.engine.feature_cache import cached_inputs
 from growlab.engine.optim import build_optimizer
@@ -107,3 +108,15 @@ def test_a_trainable_backbone_trains_wherever_everything_trains() -> None:
     assert stem_trains() == {True}
     strategy.set_trainable(net, "finetune", None)
     assert stem_trains() == {True}
+
+
+def test_an_insert_position_outside_the_network_is_refused_before_the_run() -> None:
+    cfg = compose_cfg(["depth=4", "train.start_depth=2"])
+    GrowthStrategy("test", operator=RandomBlock(), position=2).check(cfg)  # 1..start_depth
+    with pytest.raises(ConfigError, match="strategy.position=3"):
+        GrowthStrategy("test", operator=RandomBlock(), position=3).check(cfg)
+    # Nothing is inserted from scratch or when the run starts at its final depth.
+    GrowthStrategy("test", position=3).check(cfg)
+    GrowthStrategy("test", operator=RandomBlock(), position=3).check(
+        compose_cfg(["depth=2", "train.start_depth=2"])
+    )
