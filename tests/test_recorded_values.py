@@ -114,6 +114,9 @@ def test_preserving_growth_is_exact_through_the_stage_loop(
     grown = [s for s in summary["stages"] if s["phase"] == "grow"]
     assert grown and all(s["inserted_at"] == position for s in grown)
     assert [s["preservation_error"] for s in grown] == [0.0] * len(grown)
+    first = summary["stages"][0]  # trained, nothing inserted: the growth fields say so
+    assert first["phase"] == "train"
+    assert (first["inserted_at"], first["preservation_error"], first["shock"]) == (None,) * 3
     # The shock agrees: the validation loss right after growth is the one right before it.
     assert all(s["shock"]["loss_after"] == s["shock"]["loss_before"] for s in grown)
 
