@@ -85,6 +85,18 @@ def sacct_states(job_ids: list[str]) -> dict[str, str]:
     return dict(line.split("|", 1) for line in out.split())
 
 
+def assert_array_tasks_completed(array_id: str, tasks: int) -> None:
+    """SLURM's accounting shows the array with exactly `tasks` tasks, all completed."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        states = sacct_states([array_id])
+        found = {k: v for k, v in states.items() if k.startswith(f"{array_id}_")}
+        if len(found) == tasks and set(found.values()) == {"COMPLETED"}:
+            return
+        time.sleep(1)
+    pytest.fail(f"sacct does not show {tasks} completed array tasks: {states}")
+
+
 def test_six_job_sweep_runs_under_slurm(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     result = run_sweep(
@@ -237,15 +249,7 @@ def test_a_packed_sweep_runs_three_runs_in_each_array_task(tmp_path) -> None:
     array = {s["slurm_array_job_id"] for s in summaries}
     assert len(array) == 1 and None not in array
     # SLURM's accounting: one array of exactly two tasks, both completed.
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        states = sacct_states(list(array))
-        tasks = {k: v for k, v in states.items() if k.startswith(f"{next(iter(array))}_")}
-        if len(tasks) == 2 and set(tasks.values()) == {"COMPLETED"}:
-            break
-        time.sleep(1)
-    else:
-        pytest.fail(f"sacct does not show two completed array tasks: {states}")
+    assert_array_tasks_completed(next(iter(array)), 2)
 
 
 def test_a_requeued_pack_skips_its_finished_run_and_resumes_the_interrupted_one(
@@ -312,15 +316,7 @@ def test_stacked_seeds_run_one_array_task_per_stack_and_get_the_gpu_they_ask_for
         assert "device=auto: CUDA is not usable (CUDA_VISIBLE_DEVICES=" in log
     array = {s["slurm_array_job_id"] for s in summaries}
     assert len(array) == 1 and None not in array
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        states = sacct_states(list(array))
-        tasks = {k: v for k, v in states.items() if k.startswith(f"{next(iter(array))}_")}
-        if len(tasks) == 2 and set(tasks.values()) == {"COMPLETED"}:
-            break
-        time.sleep(1)
-    else:
-        pytest.fail(f"sacct does not show two completed array tasks: {states}")
+    assert_array_tasks_completed(next(iter(array)), 2)
 
 
 def test_a_requeued_stack_resumes_every_replica_to_the_uninterrupted_result(tmp_path) -> None:
