@@ -261,13 +261,25 @@ SCHEMAS: dict[str, type] = {
 }
 
 
+def run_fingerprint(*, _root_: Any) -> str:
+    """`${growlab_fingerprint:}`: the start of the run's config fingerprint, which names its
+    folder in a sweep (conf/hydra/default.yaml; growlab.engine.result_identity)."""
+    from growlab.engine.result_identity import fingerprint, result_config
+
+    return fingerprint(result_config(_root_))[:FOLDER_FINGERPRINT_CHARS]
+
+
+FOLDER_FINGERPRINT_CHARS = 8
+
+
 def register_configs() -> None:
     """Schemas are root configs, not group options, so `--help` lists only real choices; each
-    YAML option names its schema (`- /schema_model_cnn@_here_`). Also the resolver that gives
-    Optuna the direction of `return_metric` (see growlab.__main__.cli)."""
+    YAML option names its schema (`- /schema_model_cnn@_here_`). Also the resolvers that give
+    Optuna the direction of `return_metric` (see growlab.__main__.cli) and a run its folder."""
     from growlab.engine.outcome import direction
 
     OmegaConf.register_new_resolver("growlab_direction", direction, replace=True)
+    OmegaConf.register_new_resolver("growlab_fingerprint", run_fingerprint, replace=True)
     cs = ConfigStore.instance()
     for name, node in SCHEMAS.items():
         cs.store(name=name, node=node)

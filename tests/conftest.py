@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from growlab.config import register_configs
+from hydra_plugins.growlab_sweeper.run_plan import read_sweep_runs, run_folder
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -25,6 +27,23 @@ register_configs()
 def compose_cfg(overrides: list[str]) -> DictConfig:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
+
+
+def sweep_folder(overrides: list[str]) -> str:
+    """The folder growlab's sweeper gives the run of these overrides (named by its config)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    return run_folder(cfg, 0)
+
+
+def sweep_runs(sweep: Path, timeout: float = 0) -> list[Path]:
+    """The sweep's run folders in job order, as growlab's sweeper recorded them before launching
+    (waiting up to `timeout` seconds for the record)."""
+    deadline = time.time() + timeout
+    while (folders := read_sweep_runs(sweep)) is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert folders is not None, f"{sweep} has no record of its runs"
+    return [sweep / name for name in folders]
 
 
 def run_in_process(overrides: list[str], run_dir: Path) -> dict[str, Any]:

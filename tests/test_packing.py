@@ -7,16 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli, without_timing
+from conftest import run_cli, sweep_runs, without_timing
 
 FAST = ["train.epochs_per_stage=1", "depth=2", "logger=none"]
 
 
 def summaries(sweep: Path) -> dict[int, dict]:
+    """Each run's summary by job number."""
     return {
-        int(d.name.split("_", 1)[0]): json.loads((d / "summary.json").read_text())
-        for d in sweep.iterdir()
-        if d.is_dir() and d.name[0].isdigit()
+        num: json.loads((run / "summary.json").read_text())
+        for num, run in enumerate(sweep_runs(sweep))
     }
 
 

@@ -17,6 +17,7 @@ import pytest
 from conftest import REPO, read_summary, run_cli
 from omegaconf import OmegaConf
 
+from growlab.engine.result_identity import fingerprint
 from growlab.report import make_report
 from growlab.report.__main__ import main
 from growlab.report.aggregate import Sweep, depth_curves
@@ -50,7 +51,8 @@ def run_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def find_run(sweep_dir: Path, strategy: str, depth: int, seed: int) -> Path:
-    (found,) = [p for p in run_dirs(sweep_dir) if p.name.endswith(f"{strategy}-d{depth}-s{seed}")]
+    name = f"{strategy}-d{depth}-s{seed}-"
+    (found,) = [p for p in run_dirs(sweep_dir) if p.name.startswith(name)]
     return found
 
 
@@ -118,7 +120,8 @@ def test_problem_runs_are_listed_never_averaged(sweep: Path, tmp_path: Path) -> 
     failed = find_run(broken, "identity-insert", 3, 1)
     (failed / "summary.json").write_text(json.dumps({"status": "failed", "error": "Boom: x"}))
     killed = find_run(broken, "freeze-all-but-new", 2, 0)
-    (killed / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
+    running = {**read_summary(killed), "status": "running"}
+    (killed / "summary.json").write_text(json.dumps(running))
     never = find_run(broken, "freeze-all-but-new", 2, 1)
     (never / "summary.json").unlink()
 
@@ -148,6 +151,10 @@ def test_a_swept_config_key_splits_the_groups(sweep: Path, tmp_path: Path) -> No
         cfg = OmegaConf.load(copy / ".hydra/config.yaml")
         cfg.optimizer.lr = 0.01
         OmegaConf.save(cfg, copy / ".hydra/config.yaml")
+        summary = read_summary(copy)  # a different run records a different config
+        summary["config"]["optimizer.lr"] = 0.01
+        summary["config_fingerprint"] = fingerprint(summary["config"])
+        (copy / "summary.json").write_text(json.dumps(summary))
     files = make_report(varied, tmp_path / "out")
     assert files.sweep.extra_keys == ["optimizer.lr"]
     md = files.markdown.read_text()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import without_timing
+from conftest import sweep_runs, without_timing
 
 from growlab.engine.records import read_metrics
 
@@ -206,10 +206,7 @@ def test_usr2_requeues_and_resumes_to_the_uninterrupted_result(tmp_path) -> None
         "train.checkpoint_every_epochs=1,1",
     )
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and len(list(sweep.glob("[0-9]*"))) < 2:
-            time.sleep(0.2)
-        victim = sorted(sweep.glob("0_*"))[0]
+        victim, other = sweep_runs(sweep, timeout=120)
         wait_for_rows(victim / "metrics.jsonl", 2, timeout=120)
         waited = requeue_with_usr2(slurm_job_of(victim), victim)
         print(f"USR2 signal to resumed training: {waited:.1f}s")
@@ -217,7 +214,7 @@ def test_usr2_requeues_and_resumes_to_the_uninterrupted_result(tmp_path) -> None
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert_resumed_to(victim, sorted(sweep.glob("1_*"))[0])
+    assert_resumed_to(victim, other)
 
 
 def slurm_job_of(run_dir: Path) -> str:
@@ -268,10 +265,10 @@ def test_a_requeued_pack_skips_its_finished_run_and_resumes_the_interrupted_one(
         "hydra.sweeper.runs_per_job=2",
     )
     try:
+        first, victim = sweep_runs(sweep, timeout=120)
         deadline = time.time() + 300
-        while time.time() < deadline and not list(sweep.glob("1_*/metrics.jsonl")):
+        while time.time() < deadline and not (victim / "metrics.jsonl").exists():
             time.sleep(0.2)
-        first, victim = sorted(sweep.glob("0_*"))[0], sorted(sweep.glob("1_*"))[0]
         wait_for_rows(victim / "metrics.jsonl", 2, timeout=120)
         finished = {name: (first / name).read_bytes() for name in ("summary.json", "growlab.log")}
         job_id = slurm_job_of(victim)
@@ -340,10 +337,10 @@ def test_a_requeued_stack_resumes_every_replica_to_the_uninterrupted_result(tmp_
     sweep = tmp_path / "sweep"
     proc = start_sweep(sweep, *overrides, "seed=0,1", "hydra.sweeper.stack_seeds=true")
     try:
+        victims = sweep_runs(sweep, timeout=120)
         deadline = time.time() + 300
-        while time.time() < deadline and len(list(sweep.glob("[01]_*/metrics.jsonl"))) < 2:
+        while time.time() < deadline and not all((v / "metrics.jsonl").exists() for v in victims):
             time.sleep(0.2)
-        victims = sorted(sweep.glob("[01]_*"))
         wait_for_rows(victims[1] / "metrics.jsonl", 2, timeout=120)
         requeue_with_usr2(slurm_job_of(victims[0]), victims[0])
         finish(proc)

@@ -22,6 +22,7 @@ from conftest import (
     read_summary,
     run_cli,
     run_in_process,
+    sweep_runs,
     without_timing,
 )
 
@@ -177,10 +178,8 @@ def test_a_stack_killed_by_sigterm_resumes_to_the_uninterrupted_result(tmp_path)
     args = [sys.executable, "-m", "growlab", *SWEEP, *RESUMABLE, f"hydra.sweep.dir={sweep}"]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
-    while (
-        not list(sweep.glob("0_*/metrics.jsonl"))
-        or len(list(sweep.glob("0_*/metrics.jsonl"))[0].read_text().splitlines()) < 3
-    ):
+    first = sweep_runs(sweep, timeout=120)[0] / "metrics.jsonl"
+    while not first.exists() or len(first.read_text().splitlines()) < 3:
         assert time.time() < deadline and proc.poll() is None, "sweep ended before the signal"
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
@@ -190,7 +189,7 @@ def test_a_stack_killed_by_sigterm_resumes_to_the_uninterrupted_result(tmp_path)
     again = run_cli([*SWEEP, *RESUMABLE, f"hydra.sweep.dir={sweep}"], tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"training 2 runs {STACK_LINE}" in again.stdout
-    for name in ("0_freeze-all-but-new-d2-s0", "1_freeze-all-but-new-d2-s1"):
+    for name in (run.name for run in sweep_runs(ref)):
         resumed, expected = read_summary(sweep / name), read_summary(ref / name)
         assert resumed["status"] == "completed" and resumed["resumes"] == 1
         assert without_timing(resumed["stages"]) == without_timing(expected["stages"])

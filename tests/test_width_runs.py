@@ -15,6 +15,7 @@ from conftest import (
     read_summary,
     run_cli,
     run_in_process,
+    sweep_folder,
     without_timing,
 )
 from omegaconf import OmegaConf
@@ -166,7 +167,7 @@ def test_width_sweep_resumes_an_interrupted_run_and_reports(tmp_path, monkeypatc
         return original(*args, **kwargs)
 
     monkeypatch.setattr(stage_loop, "train_epoch", dies_after_the_first_widening)
-    interrupted = sweep / "0_net2wider-d2-s0"
+    interrupted = sweep / sweep_folder([*overrides, "strategy=net2wider"])
     with pytest.raises(Interrupt):
         run_in_process([*overrides, "strategy=net2wider"], interrupted)
     monkeypatch.setattr(stage_loop, "train_epoch", original)

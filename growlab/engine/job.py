@@ -44,6 +44,7 @@ def open_run(cfg: Any, run_dir: Path) -> Iterator[OpenRun]:
     """Validate, lock the run directory (held until exit) and see what it holds."""
     try:
         validate(cfg)
+        rundir.result_config(cfg)  # imports every class the strategy names, to hash its code
     except ConfigError as exc:
         if not (run_dir / "summary.json").exists():  # a fresh directory records why
             write_summary(run_dir / "summary.json", {"status": "failed", "error": str(exc)})

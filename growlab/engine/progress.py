@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
 import sys
 import time
@@ -13,7 +13,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+from hydra_plugins.growlab_sweeper.run_plan import read_sweep_runs
+
 log = logging.getLogger("growlab")
+FINISHED_STATUSES = ("completed", "failed", "diverged")
 
 
 class RunProgress:
@@ -61,7 +64,8 @@ def sweep_size(overrides: list[str]) -> int:
 
 
 def log_sweep_count() -> None:
-    """In a multirun, say how many of the sweep's runs have finished (any launcher)."""
+    """In a multirun, say how many of the sweep's distinct runs have finished (any launcher).
+    The sweeper records this sweep's run folders; the sweep folder may hold older runs too."""
     try:
         hydra_cfg = HydraConfig.get()
     except ValueError:
@@ -72,15 +76,19 @@ def log_sweep_count() -> None:
     multirun = sweep_dir / "multirun.yaml"
     if not multirun.exists():
         return
-    finished = sum(1 for _ in sweep_dir.glob("*/summary.json"))
-    log.info("sweep %s: %d of %d runs finished", sweep_dir, finished, _sweep_total(multirun))
+    folders = read_sweep_runs(sweep_dir)
+    if folders is None:  # a sweeper other than growlab's
+        total = sweep_size(list(OmegaConf.load(multirun).hydra.overrides.task))
+        finished = sum(1 for path in sweep_dir.glob("*/summary.json") if _finished(path))
+    else:
+        total = len(folders)
+        finished = sum(1 for f in folders if _finished(sweep_dir / f / "summary.json"))
+    log.info("sweep %s: %d of %d runs finished", sweep_dir, finished, total)
 
 
-@functools.lru_cache(maxsize=4)
-def _sweep_total(multirun: Path) -> int:
-    """The run count growlab's sweeper recorded (it knows sweeps defined in config files too),
-    else what the command line's sweep overrides make."""
+def _finished(summary_path: Path) -> bool:
     try:
-        return int((multirun.parent / ".growlab_sweep_size").read_text())
+        summary = json.loads(summary_path.read_text())
     except (OSError, ValueError):
-        return sweep_size(list(OmegaConf.load(multirun).hydra.overrides.task))
+        return False
+    return isinstance(summary, dict) and summary.get("status") in FINISHED_STATUSES

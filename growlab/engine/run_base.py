@@ -20,7 +20,7 @@ from growlab.engine.optim import build_optimizer, carry_state, resolve_device
 from growlab.engine.records import MetricsFile, write_summary
 from growlab.engine.run_dir import fingerprint, result_config
 from growlab.engine.schedules import build_scheduler, restarts_each_stage
-from growlab.engine.state import Progress, summary
+from growlab.engine.state import Progress, operator_used, summary
 from growlab.engine.training import (
     DivergenceGuard,
     EpochResult,
@@ -227,6 +227,7 @@ class RunBase:
             cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
             # Runs trained together as a stack of seeds share their wall time.
             stack_size=self.stack_size,
+            **operator_used(self.strategy.operator),
         )
         if error or self.error:
             result["error"] = error or self.error

@@ -11,7 +11,6 @@ first start's copy so a refused rerun leaves the run's recorded config as it was
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -21,52 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
 from growlab.engine import checkpoint as ckpt
 from growlab.engine.files import umask_mode
+from growlab.engine.result_identity import (  # noqa: F401 - this module's public names
+    NOT_RESULT,
+    RESULT_GROUPS,
+    fingerprint,
+    result_config,
+)
 
-RESULT_GROUPS = (
-    "model", "data", "strategy", "optimizer", "scheduler", "train", "depth", "seed",
-)  # fmt: skip
-# Knobs that change speed or bookkeeping, not the numbers a run produces.
-NOT_RESULT = {
-    "train.checkpoint_every_epochs",
-    "train.num_threads",
-    "train.cache_frozen_features",
-    "train.cache_max_mb",
-    "train.cuda_graphs",
-}
 FINISHED = ("completed", "diverged")
 HYDRA_BACKUP = Path("checkpoints") / "hydra"
 
 
 class RunDirError(Exception):
     """The run directory cannot be used as asked; the message says why and what to do."""
-
-
-def result_config(cfg: Any) -> dict[str, Any]:
-    """The config keys that determine a run's result, flattened to dotted names."""
-    flat: dict[str, Any] = {}
-    for group in RESULT_GROUPS:
-        node = OmegaConf.select(cfg, group)
-        if OmegaConf.is_config(node):
-            node = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
-        flat.update(_flatten(group, node))
-    return {k: v for k, v in sorted(flat.items()) if k not in NOT_RESULT}
-
-
-def _flatten(prefix: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(f"{prefix}.{k}", v))
-        return out
-    return {prefix: value}
-
-
-def fingerprint(config: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

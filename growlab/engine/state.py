@@ -67,6 +67,14 @@ def summary(
     }
 
 
+def operator_used(operator: object | None) -> dict[str, str | None]:
+    """The class that actually grew the network (a strategy's name does not say which)."""
+    if operator is None:
+        return {"operator": None, "operator_class": None}
+    cls = type(operator)
+    return {"operator": cls.__name__, "operator_class": f"{cls.__module__}.{cls.__qualname__}"}
+
+
 def stage_line(record: dict[str, Any], previous: dict[str, Any] | None, n_stages: int) -> str:
     line = (
         f"stage {record['stage'] + 1}/{n_stages} [{record['phase']}] depth {record['depth']} "

@@ -15,7 +15,7 @@ from typing import Any
 
 from growlab.report.aggregate import Sweep
 from growlab.report.baseline import DEFAULT_BASELINE
-from growlab.report.collect import MARKERS, collect
+from growlab.report.collect import MARKERS, collect, deduplicate
 from growlab.report.comparison_tables import compute_table, stage_help_table, verdict_table
 from growlab.report.compute_plot import FILE as COMPUTE_PLOT
 from growlab.report.compute_plot import equal_compute
@@ -26,6 +26,7 @@ from growlab.report.tables import (
     Table,
     best_line,
     depth_table,
+    duplicate_table,
     group_table,
     link_run_pages,
     problem_table,
@@ -65,7 +66,7 @@ def make_report(
         raise FileNotFoundError(f"sweep directory {sweep_dir} does not exist")
     out_dir = Path(out_dir) if out_dir is not None else sweep_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    sweep = Sweep(collect(sweep_dir))
+    sweep = Sweep(*deduplicate(collect(sweep_dir)))
     if not sweep.runs:
         raise FileNotFoundError(
             f"no run directories under {sweep_dir} (a run directory holds summary.json, "
@@ -85,11 +86,14 @@ def make_report(
         depth_table(sweep),
         link_run_pages(problem_table(sweep), sweep.problems, out_dir, PAGE),
         link_run_pages(runs_table(sweep), sweep.runs, out_dir, PAGE),
+        duplicate_table(sweep),
     ]
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary_counts(sweep).items()))
     fixed = ", ".join(f"{k} {v}" for k, v in sweep.fixed().items())
     intro = [
-        f"Sweep `{sweep_dir.resolve()}`: {len(sweep.runs)} runs ({counts}).",
+        f"Sweep `{sweep_dir.resolve()}`: {len(sweep.runs)} runs ({counts})"
+        + duplicates_clause(sweep)
+        + ".",
         f"Every run: {fixed}." if fixed else "",
         best_line(sweep) or "No completed run to compare.",
     ]
@@ -106,6 +110,13 @@ def make_report(
         summary_md = "\n".join([*intro, "", *(table_md(t) for t in tables[:4])])
         files.messages.append(publish(sweep, sweep_dir, out_dir, summary_md))
     return files
+
+
+def duplicates_clause(sweep: Sweep) -> str:
+    n = len(sweep.duplicates)
+    if not n:
+        return ""
+    return f"; {n} more folder(s) hold a run already counted, listed under Duplicate runs"
 
 
 def report_json(

@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from growlab.report.collect import RunRecord, is_number, varying_keys
+from growlab.report.collect import Duplicate, RunRecord, is_number, varying_keys
 
 
 @dataclass
@@ -45,8 +45,10 @@ LineKey = tuple[str, ...]
 
 
 class Sweep:
-    def __init__(self, runs: list[RunRecord]) -> None:
+    def __init__(self, runs: list[RunRecord], duplicates: list[Duplicate] | None = None) -> None:
         self.runs = runs
+        # Folders holding a run already in `runs` (same config fingerprint): listed, not counted.
+        self.duplicates = duplicates or []
         self.ok = [r for r in runs if r.ok]
         self.problems = [r for r in runs if not r.ok]
         self.extra_keys = varying_keys(runs)

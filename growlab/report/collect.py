@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from growlab.engine.run_dir import NOT_RESULT
+from growlab.engine.result_identity import NOT_RESULT, fingerprint
 
 MARKERS = ("summary.json", "metrics.jsonl", ".hydra")
 # Config keys that never split a group: they are the seed, identify the run, or only say where
@@ -139,10 +139,15 @@ def load_run(run_dir: Path, sweep_dir: Path) -> RunRecord:
         record.error = "no summary.json (never started or killed before the first stage)"
         return record
     try:
-        record.summary = json.loads(summary_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         record.error = f"unreadable summary.json: {exc}"
         return record
+    if not isinstance(summary, dict):
+        record.status = "invalid"
+        record.error = f"summary.json holds a JSON {type(summary).__name__}, not an object"
+        return record
+    record.summary = summary
     status = str(record.summary.get("status", "incomplete"))
     record.error = record.summary.get("error")
     if status == "completed" and not is_number(record.summary.get("test_acc")):
@@ -156,6 +161,42 @@ def load_run(run_dir: Path, sweep_dir: Path) -> RunRecord:
 
 def collect(sweep_dir: Path) -> list[RunRecord]:
     return [load_run(d, sweep_dir) for d in find_run_dirs(sweep_dir)]
+
+
+def run_fingerprint(run: RunRecord) -> str | None:
+    """The run's config fingerprint as recorded (None: it recorded no result config)."""
+    recorded = run.summary.get("config_fingerprint")
+    if isinstance(recorded, str) and recorded:
+        return recorded
+    config = run.summary.get("config")
+    return fingerprint(config) if isinstance(config, dict) and config else None
+
+
+@dataclass
+class Duplicate:
+    run: RunRecord
+    same_as: RunRecord
+    fingerprint: str
+
+
+def deduplicate(runs: list[RunRecord]) -> tuple[list[RunRecord], list[Duplicate]]:
+    """Each run once: folders holding the same result config (a sweep copied or rerun
+    elsewhere) are one run, kept as the first completed one (else the first) by name; the
+    others are returned as duplicates, never averaged."""
+    by_print: dict[str, list[RunRecord]] = {}
+    for run in runs:
+        key = run_fingerprint(run)
+        if key is not None:
+            by_print.setdefault(key, []).append(run)
+    kept_of: dict[int, RunRecord] = {}
+    duplicates: list[Duplicate] = []
+    for key, group in by_print.items():
+        keep = next((r for r in group if r.ok), group[0])
+        for run in group:
+            if run is not keep:
+                kept_of[id(run)] = keep
+                duplicates.append(Duplicate(run, keep, key))
+    return [r for r in runs if id(r) not in kept_of], duplicates
 
 
 def varying_keys(runs: list[RunRecord]) -> list[str]:

@@ -21,8 +21,8 @@ from growlab.report.collect import RunRecord, is_number
 
 RUN_COLUMNS = [
     "run", "status", "strategy", "operator", "model", "data", "depth", "width", "seed", "test_acc",
-    "best_test_acc", "train_flops", "wall_s", "resumes", "n_stages", "params_total",
-    "flops_per_sample", "max_preservation_error", "mean_shock_acc", "stages_helped",
+    "best_test_acc", "train_flops", "wall_s", "stack_size", "stack_wall_s", "resumes", "n_stages",
+    "params_total", "flops_per_sample", "max_preservation_error", "mean_shock_acc", "stages_helped",
     "stages_judged", "metric_rows", "error",
 ]  # fmt: skip
 
@@ -62,6 +62,8 @@ def run_row(run: RunRecord, extra_keys: list[str]) -> dict[str, Any]:
         "best_test_acc": run.summary.get("best_test_acc"),
         "train_flops": run.summary.get("train_flops"),
         "wall_s": run.summary.get("wall_s"),
+        "stack_size": run.summary.get("stack_size"),
+        "stack_wall_s": run.summary.get("stack_wall_s"),
         "resumes": run.summary.get("resumes"),
         "n_stages": len(stages),
         "params_total": last.get("params_total"),
@@ -169,14 +171,38 @@ def problem_table(sweep: Sweep) -> Table:
 
 
 def runs_table(sweep: Sweep) -> Table:
-    headers = ["run", "status", "strategy", "depth", "seed", "test acc", "best test acc"]
+    headers = [
+        "run", "status", "strategy", "depth", "seed", "test acc", "best test acc", "wall s",
+        "stacked",
+    ]  # fmt: skip
     rows = [
         [r.name, r.status, r.strategy, fmt(r.depth), fmt(r.seed),
-         fmt(r.summary.get("test_acc")), fmt(r.summary.get("best_test_acc"))]
+         fmt(r.summary.get("test_acc")), fmt(r.summary.get("best_test_acc")),
+         fmt(r.summary.get("wall_s"), 1), stacked(r)]
         for r in sweep.runs
     ]  # fmt: skip
-    note = "A run's name links to its own page where `python -m growlab.report RUN_DIR` made one."
+    note = (
+        "A run's name links to its own page where `python -m growlab.report RUN_DIR` made one. "
+        "Stacked: trained with this many seeds as one stack; its wall s is its share of the "
+        "stack's."
+    )
     return Table("Runs", headers, rows, note)
+
+
+def stacked(run: RunRecord) -> str:
+    size = run.summary.get("stack_size")
+    return f"{size} seeds" if isinstance(size, int) and size > 1 else "—"
+
+
+def duplicate_table(sweep: Sweep) -> Table:
+    headers = ["run", "status", "same run as", "config fingerprint"]
+    rows = [[d.run.name, d.run.status, d.same_as.name, d.fingerprint] for d in sweep.duplicates]
+    note = (
+        "Folders holding a run already counted (the same config fingerprint): never averaged."
+        if rows
+        else "None: every folder holds a different run."
+    )
+    return Table("Duplicate runs", headers, rows, note)
 
 
 def link_run_pages(table: Table, runs: list[RunRecord], out_dir: Path, page: str) -> Table:

@@ -36,12 +36,12 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.growlab_sweeper.composition import ComposeOncePerGroupChoice
+from hydra_plugins.growlab_sweeper.run_plan import batches, plan_runs, write_sweep_runs
 
 log = logging.getLogger(__name__)
 
 LOCAL_LAUNCHERS = ("BasicLauncher",)
 EXIT_REFUSED, EXIT_INCOMPLETE = 2, 1
-SWEEP_SIZE_FILE = ".growlab_sweep_size"
 
 
 def job_status(result: JobReturn) -> str:
@@ -123,8 +123,9 @@ class GrowlabSweeper(BasicSweeper):
             )
             raise SystemExit(EXIT_REFUSED)
 
-    def validate_jobs(self, jobs: Sequence[Sequence[str]]) -> None:
-        """Compose and validate every job; refuse the sweep with every distinct problem."""
+    def validate_jobs(self, jobs: Sequence[Sequence[str]]) -> list[DictConfig]:
+        """Compose and validate every job; refuse the sweep with every distinct problem.
+        Returns the composed configs."""
         # Not at module level: Hydra imports every plugin for every app, and this pulls torch.
         from growlab.config import ConfigError
         from growlab.validation import validate
@@ -133,7 +134,8 @@ class GrowlabSweeper(BasicSweeper):
         launcher = str(OmegaConf.select(self.config, "hydra.launcher._target_", default=""))
         local = launcher.endswith(LOCAL_LAUNCHERS)
         problems: dict[str, list[int]] = {}
-        for num, cfg in enumerate(self.compose_jobs(jobs)):
+        configs = list(self.compose_jobs(jobs))
+        for num, cfg in enumerate(configs):
             try:
                 validate(cfg, environment=local)
             except ConfigError as exc:
@@ -147,6 +149,7 @@ class GrowlabSweeper(BasicSweeper):
                 "sweep refused: %d of %d jobs are invalid; no job was started", bad, len(jobs)
             )
             raise SystemExit(EXIT_REFUSED)
+        return configs
 
     def compose_jobs(self, jobs: Sequence[Sequence[str]]) -> Iterator[DictConfig]:
         """Each job's config as Hydra composes it, composition paid once per group choice."""
@@ -159,31 +162,40 @@ class GrowlabSweeper(BasicSweeper):
         assert self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
-        self.overrides = self.split_arguments(overrides, self.max_batch_size)
         self.check_packing()
         self.check_stacking()
-        self.validate_jobs([job for batch in self.overrides for job in batch])
+        jobs = [job for batch in self.split_arguments(overrides, None) for job in batch]
+        plan = plan_runs(jobs, self.validate_jobs(jobs), self.stack_seeds)
+        for line in plan.duplicates:
+            log.info("%s", line)
+        for line in plan.conflicts:
+            log.error("invalid configuration: %s", line)
+        if plan.conflicts:
+            log.error("sweep refused: runs share a run folder; no job was started")
+            raise SystemExit(EXIT_REFUSED)
+        self.overrides = batches(plan.jobs, self.max_batch_size)
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        # The sweep's size, for each run's "K of N finished" line (growlab.engine.progress).
-        total = sum(len(batch) for batch in self.overrides)
-        (sweep_dir / SWEEP_SIZE_FILE).write_text(f"{total}\n")
+        # This sweep's runs, for each run's "K of N finished" line (growlab.engine.progress):
+        # the folder may hold runs of earlier sweeps too.
+        write_sweep_runs(sweep_dir, plan.folders)
         returns: list[Sequence[JobReturn]] = []
         if self.stack_seeds:
-            returns = self.launch_stacks([job for batch in self.overrides for job in batch])
+            returns = self.launch_stacks(plan.jobs, plan.stacks)
         first = 0
         while not self.stack_seeds and not self.is_done():
             batch = self.get_job_batch()
             returns.append(self.launcher.launch(batch, initial_job_idx=first))
             first += len(batch)
-        self.report(sweep_dir, [r for batch in returns for r in batch])
+        self.report(sweep_dir, [r for batch in returns for r in batch], len(plan.duplicates))
         return returns
 
-    def launch_stacks(self, jobs: list[Sequence[str]]) -> list[Sequence[JobReturn]]:
+    def launch_stacks(
+        self, jobs: list[Sequence[str]], stacks: list[list[Sequence[str]]]
+    ) -> list[Sequence[JobReturn]]:
         """Launch the jobs grouped into stacks of seeds (consecutive job numbers)."""
-        stacks = seed_stacks(jobs)
         sizes = [len(stack) for stack in stacks]
         log.info(
             "stack_seeds: %d jobs in %d stacks (%s runs each)",
@@ -212,24 +224,17 @@ class GrowlabSweeper(BasicSweeper):
         return returns
 
     @staticmethod
-    def report(sweep_dir: Path, results: list[JobReturn]) -> None:
+    def report(sweep_dir: Path, results: list[JobReturn], duplicates: int = 0) -> None:
         counts = Counter(job_status(r) for r in results)
         incomplete = len(results) - counts["completed"]
         detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s != "completed")
         line = f"sweep {sweep_dir}: {counts['completed']} of {len(results)} runs completed"
+        if duplicates:
+            line += f" ({duplicates} duplicate job(s) of these runs not run again)"
         if incomplete:
             log.error("%s; %d did not complete (%s)", line, incomplete, detail)
             raise SystemExit(EXIT_INCOMPLETE)
         log.info(line)
-
-
-def seed_stacks(jobs: Sequence[Sequence[str]]) -> list[list[Sequence[str]]]:
-    """The jobs grouped by everything but their `seed=` override, in order of appearance."""
-    groups: dict[tuple[str, ...], list[Sequence[str]]] = {}
-    for job in jobs:
-        key = tuple(o for o in job if o.split("=", 1)[0].lstrip("+~") != "seed")
-        groups.setdefault(key, []).append(job)
-    return list(groups.values())
 
 
 @dataclass
