@@ -130,3 +130,34 @@ def test_carry_follows_tensors_through_a_change_of_the_trainable_set(
     )
     assert summary["status"] == "completed"
     assert [(c.survivors, c.fresh, c.departed) for c in calls] == expected
+
+
+def test_a_stack_carries_each_replicas_own_state_as_its_solo_run_does(
+    tmp_path, monkeypatch
+) -> None:
+    """Stacked, each replica's optimizer gets the stack's trained state back after every epoch
+    (StackedState.write_back), so its carry at a growth in the middle is its solo run's."""
+    from conftest import compose_cfg, read_summary
+
+    from growlab.engine.stack_session import StackSession
+
+    calls = carried_by_identity(monkeypatch)
+    overrides = [
+        *FAST,
+        "strategy=identity-insert",
+        "strategy.position=1",
+        "train.carry_optimizer_state=true",
+    ]
+    seeds = [0, 1]
+    session = StackSession(len(seeds))
+    for seed in seeds:
+        cfg = compose_cfg([*overrides, f"seed={seed}"])
+        session.join(cfg, tmp_path / f"stack{seed}", "val_acc")
+    assert len(calls) == 2 * len(seeds)  # every replica carried at both growths
+    for seed in seeds:
+        stack = read_summary(tmp_path / f"stack{seed}")
+        solo = run_in_process([*overrides, f"seed={seed}"], tmp_path / f"solo{seed}")
+        assert stack["stack_size"] == len(seeds) and solo["stack_size"] == 1
+        for a, b in zip(stack["stages"], solo["stages"], strict=True):
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+            assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
