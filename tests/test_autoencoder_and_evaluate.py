@@ -53,6 +53,10 @@ def test_greedy_autoencoder_classifier_keeps_its_own_copy_of_the_encoder_frozen(
 
     def checked_fit(self, net, split, epochs):
         assert net is not self.net  # the grown network is never what the classifier fits
+        own = {id(t) for t in [*net.parameters(), *net.buffers()]}
+        assert not own & {id(t) for t in [*self.net.parameters(), *self.net.buffers()]}, (
+            "the classifier shares tensors with the grown network instead of copying them"
+        )
         before = {k: v.clone() for k, v in net.blocks.state_dict().items()}
         encoder = self.net.blocks.state_dict()
         assert before.keys() == encoder.keys()
