@@ -39,13 +39,14 @@ def test_greedy_autoencoder_records_reconstruction_and_classifier_accuracy(tmp_p
     assert last.head.out_features == 2  # reconstructs the 2-d input
 
 
+@pytest.mark.parametrize("cache_mb", [0, 2048], ids=["uncached", "cached"])
 def test_greedy_autoencoder_classifier_keeps_its_own_copy_of_the_encoder_frozen(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, cache_mb
 ) -> None:
     """The classifier stage fits a head on frozen features: the classifier's own copy of the
     encoder starts equal to the grown blocks and stays bitwise unchanged (BatchNorm buffers
-    included), without gradients and in eval mode while the head trains. No feature cache
-    (train.cache_max_mb=0), so the copied blocks run in every training step."""
+    included), without gradients and in eval mode while the head trains: with the frozen
+    features cached, and without (train.cache_max_mb=0: the copied blocks run in every step)."""
     from growlab.engine import run_base
 
     fits: list[int] = []
@@ -88,7 +89,7 @@ def test_greedy_autoencoder_classifier_keeps_its_own_copy_of_the_encoder_frozen(
 
     monkeypatch.setattr(run_base.RunBase, "fit", checked_fit)
     fast = ["train.epochs_per_stage=1", "strategy.objective.classifier_epochs=2"]
-    overrides = [*AE, *fast, "model.norm=batch", "train.cache_max_mb=0"]
+    overrides = [*AE, *fast, "model.norm=batch", f"train.cache_max_mb={cache_mb}"]
     summary = run_in_process(overrides, tmp_path)
     assert summary["status"] == "completed"
     assert fits == [1, 2, 3]
