@@ -39,6 +39,62 @@ def test_greedy_autoencoder_records_reconstruction_and_classifier_accuracy(tmp_p
     assert last.head.out_features == 2  # reconstructs the 2-d input
 
 
+@pytest.mark.parametrize("cache_mb", [0, 2048], ids=["uncached", "cached"])
+def test_greedy_autoencoder_classifier_keeps_its_own_copy_of_the_encoder_frozen(
+    tmp_path, monkeypatch, cache_mb
+) -> None:
+    """The classifier stage fits a head on frozen features: the classifier's own copy of the
+    encoder starts equal to the grown blocks and stays bitwise unchanged (BatchNorm buffers
+    included), without gradients and in eval mode while the head trains: with the frozen
+    features cached, and without (train.cache_max_mb=0: the copied blocks run in every step)."""
+    from growlab.engine import run_base
+
+    fits: list[int] = []
+    original = run_base.RunBase.fit
+
+    def checked_fit(self, net, split, epochs):
+        assert net is not self.net  # the grown network is never what the classifier fits
+        own = {id(t) for t in [*net.parameters(), *net.buffers()]}
+        assert not own & {id(t) for t in [*self.net.parameters(), *self.net.buffers()]}, (
+            "the classifier shares tensors with the grown network instead of copying them"
+        )
+        before = {k: v.clone() for k, v in net.blocks.state_dict().items()}
+        encoder = self.net.blocks.state_dict()
+        assert before.keys() == encoder.keys()
+        assert all(torch.equal(before[k], encoder[k]) for k in before), "not the encoder"
+        head = [p.detach().clone() for p in net.head.parameters()]
+        training: list[bool] = []
+        hooks = [
+            block.register_forward_pre_hook(
+                lambda m, _: training.append(any(x.training for x in m.modules()))
+            )
+            for block in net.blocks
+        ]
+        try:
+            original(self, net, split, epochs)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        assert training, "the encoder copy never ran: the test checks nothing"
+        assert not any(training), "the classifier's encoder ran in training mode"
+        assert not any(p.requires_grad for p in net.blocks.parameters())
+        assert all(p.requires_grad for p in net.head.parameters())
+        after = net.blocks.state_dict()
+        changed = [k for k in before if not torch.equal(before[k], after[k])]
+        assert not changed, f"the classifier changed its encoder copy: {changed}"
+        assert any(
+            not torch.equal(a, b) for a, b in zip(head, net.head.parameters(), strict=True)
+        ), "the head did not train"
+        fits.append(net.depth)
+
+    monkeypatch.setattr(run_base.RunBase, "fit", checked_fit)
+    fast = ["train.epochs_per_stage=1", "strategy.objective.classifier_epochs=2"]
+    overrides = [*AE, *fast, "model.norm=batch", f"train.cache_max_mb={cache_mb}"]
+    summary = run_in_process(overrides, tmp_path)
+    assert summary["status"] == "completed"
+    assert fits == [1, 2, 3]
+
+
 def test_greedy_autoencoder_needs_an_mlp() -> None:
     from conftest import compose_cfg
 
