@@ -36,6 +36,8 @@ NOT_RESULT_KEYS = {
     "train.cache_frozen_features",
     "train.cache_max_mb",
     "train.cuda_graphs",
+    "data.root",
+    "data.download",
 }
 
 COMPOSITIONS = [
@@ -54,6 +56,13 @@ COMPOSITIONS = [
 
 def is_result_key(key: str) -> bool:
     return not (key in NOT_RESULT_KEYS or key.startswith(NOT_RESULT_PREFIXES))
+
+
+REAL_CLASSES = [
+    "growlab.growth.operators.RandomBlock",
+    "growlab.growth.operators.IdentityBlock",
+    "growlab.growth.objectives.Reconstruction",
+]
 
 
 @functools.cache
@@ -75,6 +84,9 @@ def leaves(node: DictConfig, prefix: str = "") -> Iterator[str]:
 def alternatives(cfg: DictConfig, key: str) -> list[Any]:
     """Values to try for `key` instead of its own, most natural first."""
     value = OmegaConf.select(cfg, key)
+    if key.startswith("strategy") and key.endswith("._target_"):
+        # The fingerprint imports the classes a strategy names: another real one.
+        return [c for c in REAL_CLASSES if c != value]
     parent, _, leaf = key.rpartition(".")
     node = (OmegaConf.select(cfg, parent) if parent else cfg)._get_node(leaf)  # type: ignore[union-attr]
     ref = getattr(getattr(node, "_metadata", None), "ref_type", None)

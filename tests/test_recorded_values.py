@@ -203,6 +203,7 @@ def test_every_summary_field_is_what_the_output_contract_defines(tmp_path, monke
     assert {k: v for k, v in summary.items() if k not in ("stages", "wall_s")} == {
         "strategy": "identity-insert",
         "operator": "IdentityBlock",  # the class of strategy.operator._target_
+        "operator_class": "growlab.growth.operators.IdentityBlock",
         "model": "mlp",
         "data": "digits",
         "seed": 3,

@@ -16,6 +16,7 @@ from conftest import (
     run_cli,
     run_in_process,
     sweep_folder,
+    sweep_runs,
     without_timing,
 )
 from omegaconf import OmegaConf
@@ -175,7 +176,7 @@ def test_width_sweep_resumes_an_interrupted_run_and_reports(tmp_path, monkeypatc
     args = ["-m", "strategy=net2wider,from-scratch-wide", *overrides, f"hydra.sweep.dir={sweep}"]
     result = run_cli(args, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    runs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    runs = sweep_runs(sweep)
     assert runs[0] == interrupted
     summaries = [read_summary(r) for r in runs]
     assert [s["strategy"] for s in summaries] == ["net2wider", "from-scratch-wide"]

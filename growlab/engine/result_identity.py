@@ -35,6 +35,9 @@ NOT_RESULT = {
     "train.cache_frozen_features",
     "train.cache_max_mb",
     "train.cuda_graphs",
+    # Where the data set lives on this machine, not what it holds.
+    "data.root",
+    "data.download",
 }
 TARGET = "._target_"
 # Classes from these packages are growlab's or its pinned dependencies': versioned, not hashed.
