@@ -170,6 +170,10 @@ class StackedRun:
         t0 = time.perf_counter()
         runs = [r.run for r in self.alive]
         lead = runs[0]
+        for run in runs:
+            # As a solo epoch does: the probe before a growth leaves the net in eval mode,
+            # and StackedState writes back the buffers of the modules that train now.
+            run.net.train()
         state = StackedState([r.net for r in runs], [r.optimizer for r in runs], lead.cfg.optimizer)
         net = StackedNet(lead.net, state.tensors)
         generators = [r.generator for r in runs]
