@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,11 @@ class RunBase:
         self.plan = self.strategy.plan(cfg.depth, cfg.train.start_depth, cfg.train.epochs_per_stage)
         self.metrics = MetricsFile(run_dir / "metrics.jsonl")
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.started = time.perf_counter()
+        # A replica of a stack counts its share of the stack's time (growlab.engine.stack_clock);
+        # `stack_clock` counts the whole stack's, which for a solo run is its own.
+        self.clock: Callable[[], float] = time.perf_counter
+        self.stack_clock: Callable[[], float] = time.perf_counter
+        self.started = self.stack_started = time.perf_counter()
         self.checkpoints = ckpt.BackgroundWriter()
         torch.manual_seed(cfg.seed)
         self.data = data_on_device(load_data(cfg.data), self.device)
@@ -71,7 +76,7 @@ class RunBase:
         self.probe = probe_x[: cfg.train.probe_size]
         self.probe_y = self.objective.targets(self.probe, probe_y[: cfg.train.probe_size])
         self.status, self.error = "running", None
-        self.stack_size = 1  # replicas trained together (growlab.engine.stacked_run)
+        self.stack_size = 1  # replicas training together now (growlab.engine.stacked_run)
         self.feature_cache = FeatureCache()
         self.divergence = DivergenceGuard(cfg.train.divergence_factor, cfg.train.max_loss)
 
@@ -214,7 +219,10 @@ class RunBase:
         self.logger.log(row)
 
     def elapsed(self) -> float:
-        return self.progress.wall_s + time.perf_counter() - self.started
+        return self.progress.wall_s + self.clock() - self.started
+
+    def stack_elapsed(self) -> float:
+        return self.progress.stack_wall_s + self.stack_clock() - self.stack_started
 
     def write_summary(self, error: str | None = None) -> dict[str, Any]:
         result = summary(
@@ -225,7 +233,8 @@ class RunBase:
             wall_s=self.elapsed(),
             device=str(self.device),
             cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
-            # Runs trained together as a stack of seeds share their wall time.
+            # A replica's wall_s is its share of its stack's, stack_wall_s the stack's whole.
+            stack_wall_s=self.stack_elapsed(),
             stack_size=self.stack_size,
         )
         if error or self.error:
@@ -235,8 +244,9 @@ class RunBase:
 
     def save_last(self) -> None:
         """`checkpoints/last.pt`, written in the background (see ckpt.BackgroundWriter)."""
-        self.progress.wall_s += time.perf_counter() - self.started
-        self.started = time.perf_counter()
+        self.progress.wall_s += self.clock() - self.started
+        self.progress.stack_wall_s += self.stack_clock() - self.stack_started
+        self.started, self.stack_started = self.clock(), self.stack_clock()
         net = self.net
         self.checkpoints.save(
             {
