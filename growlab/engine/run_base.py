@@ -66,7 +66,7 @@ class RunBase:
         # A replica of a stack counts its share of the stack's time (growlab.engine.stack_clock);
         # `stack_clock` counts the whole stack's, which for a solo run is its own.
         self.clock: Callable[[], float] = time.perf_counter
-        self.stack_clock: Callable[[], float] = time.perf_counter
+        self.stack_clock: Callable[[], float] = self.clock
         self.started = self.stack_started = time.perf_counter()
         self.checkpoints = ckpt.BackgroundWriter()
         torch.manual_seed(cfg.seed)
@@ -218,23 +218,29 @@ class RunBase:
         self.metrics.append(row)
         self.logger.log(row)
 
-    def elapsed(self) -> float:
-        return self.progress.wall_s + self.clock() - self.started
+    def read_clocks(self) -> tuple[float, float]:
+        """(own, stack) clocks read at one moment: the same for a solo run."""
+        own = self.clock()
+        return own, own if self.stack_clock is self.clock else self.stack_clock()
 
-    def stack_elapsed(self) -> float:
-        return self.progress.stack_wall_s + self.stack_clock() - self.stack_started
+    def elapsed(self) -> tuple[float, float]:
+        """(wall_s, stack_wall_s) so far."""
+        own, stack = self.read_clocks()
+        p = self.progress
+        return p.wall_s + own - self.started, p.stack_wall_s + stack - self.stack_started
 
     def write_summary(self, error: str | None = None) -> dict[str, Any]:
+        wall_s, stack_wall_s = self.elapsed()
         result = summary(
             self.progress,
             self.config,
             fingerprint(self.config),
             status=self.status,
-            wall_s=self.elapsed(),
+            wall_s=wall_s,
             device=str(self.device),
             cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
             # A replica's wall_s is its share of its stack's, stack_wall_s the stack's whole.
-            stack_wall_s=self.stack_elapsed(),
+            stack_wall_s=stack_wall_s,
             stack_size=self.stack_size,
         )
         if error or self.error:
@@ -244,9 +250,8 @@ class RunBase:
 
     def save_last(self) -> None:
         """`checkpoints/last.pt`, written in the background (see ckpt.BackgroundWriter)."""
-        self.progress.wall_s += self.clock() - self.started
-        self.progress.stack_wall_s += self.stack_clock() - self.stack_started
-        self.started, self.stack_started = self.clock(), self.stack_clock()
+        self.progress.wall_s, self.progress.stack_wall_s = self.elapsed()
+        self.started, self.stack_started = self.read_clocks()
         net = self.net
         self.checkpoints.save(
             {

@@ -151,11 +151,16 @@ class StackedRun:
                 self.train_stage(plan)
             except StackError as exc:
                 log.info("the stack of seeds %s goes on one by one: %s", self.seeds(), exc)
-                self.each(lambda r: r.call(r.run.continue_run))
+                self.each(lambda r: r.call(self.go_solo, r))
                 return
             with self.guard.handing_over_checkpoints():
                 self.each(lambda r: r.call(r.run.end_stage))
         self.each(lambda r: r.call(self.finish_replica, r))
+
+    @staticmethod
+    def go_solo(replica: Replica) -> dict[str, Any]:
+        replica.run.stack_size = 1  # what is left trains alone
+        return replica.run.continue_run()
 
     @staticmethod
     def begin_stage(replica: Replica, plan: StagePlan) -> None:
