@@ -97,3 +97,20 @@ def test_a_replica_leaving_a_stack_of_cached_features_leaves_the_others_their_ow
         assert [s["stack_size"] for s in ours["stages"]] == [3, 2, 2]
         solo = run_in_process([*overrides, f"seed={seed}"], tmp_path / f"solo{seed}")
         compare_stages(ours, solo, acc_tol=1e-9, rel=1e-5)
+
+
+def test_a_stack_clock_gives_each_replica_its_own_steps_and_a_share_of_the_rest(
+    monkeypatch,
+) -> None:
+    from growlab.engine import stack_clock
+
+    now = [0.0]
+    monkeypatch.setattr(stack_clock.time, "perf_counter", lambda: now[0])
+    clock = stack_clock.StackClock({0: 1.0, 1: 2.0, 2: 0.0})  # their seconds before the stack
+    now[0] = 3.0  # shared by three
+    with clock.own_step(1):
+        now[0] = 5.0  # replica 1 alone
+    clock.share_among([0, 2])  # replica 1 left
+    now[0] = 9.0  # shared by two
+    assert [clock.read(i) for i in range(3)] == [1.0 + 1 + 2, 2.0 + 1 + 2, 0.0 + 1 + 2]
+    assert clock.total() == 1.0 + 2.0 + 9.0
