@@ -8,7 +8,8 @@ checkpoints are each replica's own code, one after the other); what they share i
 training epoch and every validation pass, computed as one stack (growlab.engine.stacked_*).
 
 A replica that diverges is finished with status `diverged` and leaves the stack; the others go
-on. What cannot be stacked runs solo, and the log says why.
+on. What cannot be stacked runs solo, and the log says why. A replica's wall time is its share
+of the stack's (growlab.engine.stack_clock), its `stack_size` the number it trains with.
 """
 
 from __future__ import annotations
