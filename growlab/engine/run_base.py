@@ -239,7 +239,9 @@ class RunBase:
             wall_s=wall_s,
             device=str(self.device),
             cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
-            # A replica's wall_s is its share of its stack's, stack_wall_s the stack's whole.
+            # A replica's wall_s is its share of its stack's, stack_wall_s the stack's whole;
+            # stack_size: the replicas that trained its last stage together (each stage record
+            # has its own, so a survivor of a stack that lost replicas still shows it stacked).
             stack_wall_s=stack_wall_s,
             stack_size=self.stack_size,
         )
