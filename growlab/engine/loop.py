@@ -11,7 +11,6 @@ checkpoint after every epoch holds everything needed to continue exactly where a
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +95,7 @@ class Run(RunBase):
 
     def begin_stage(self, plan: StagePlan) -> None:
         """Grow (measuring preservation and shock), then set what trains and the optimizer."""
-        t0 = time.perf_counter()
+        t0 = self.clock()
         record: dict[str, Any] = {
             "stage": self.progress.stage,
             "phase": plan.phase,
@@ -135,9 +134,7 @@ class Run(RunBase):
             self.record({"event": "growth", "depth": self.net.depth, **self.widths(), **record})
         if self.progress.start_loss is None:
             self.progress.start_loss = record["start_loss"]
-        record.update(
-            depth=self.net.depth, epochs=plan.epochs, stage_wall_s=time.perf_counter() - t0
-        )
+        record.update(depth=self.net.depth, epochs=plan.epochs, stage_wall_s=self.clock() - t0)
         self.progress.current = record
         self.progress.epoch = 0
 
@@ -160,11 +157,11 @@ class Run(RunBase):
         """Train the open stage's epochs; returns why training diverged, or None."""
         record = self.progress.current
         assert record is not None
-        t0 = time.perf_counter()
+        t0 = self.clock()
         stage = self.stage_inputs()
-        record["stage_wall_s"] += time.perf_counter() - t0  # the cache build is stage work
+        record["stage_wall_s"] += self.clock() - t0  # the cache build is stage work
         while self.progress.epoch < plan.epochs:
-            t0 = time.perf_counter()
+            t0 = self.clock()
             result = train_epoch(
                 self.net,
                 stage.inputs,
@@ -177,7 +174,7 @@ class Run(RunBase):
                 self.cfg.train.cuda_graphs,
             )
             val = self.evaluate(self.net, "val", self.objective)
-            error = self.after_epoch(plan, stage, result, val, time.perf_counter() - t0)
+            error = self.after_epoch(plan, stage, result, val, self.clock() - t0)
             if error is not None:
                 return error
         return None
@@ -218,7 +215,7 @@ class Run(RunBase):
 
     def end_stage(self) -> None:
         """The objective's metrics, a stage record, checkpoints and the updated summary."""
-        t0 = time.perf_counter()
+        t0 = self.clock()
         record, stages = self.progress.current, self.progress.stages
         assert record is not None
         metrics = self.objective.stage_metrics(self)
@@ -232,12 +229,13 @@ class Run(RunBase):
             params_trainable=trainable,
             flops_per_sample=flops_per_sample(self.net, self.data.x_test[:1]),
             cum_train_flops=self.progress.cum_train_flops,
+            stack_size=self.stack_size,  # replicas that trained the stage together (1: solo)
             improved=None if previous is None else bool(metrics["val_loss"] < previous["val_loss"]),
             **block_norms(self.net, self.probe, lambda out: self.objective.loss(out, self.probe_y)),
         )
         record.setdefault("train_loss", None)
         record.setdefault("train_acc", None)
-        record["wall_s"] = record.pop("stage_wall_s") + time.perf_counter() - t0
+        record["wall_s"] = record.pop("stage_wall_s") + self.clock() - t0
         stages.append(record)
         self.progress.current, self.progress.epoch = None, 0
         self.progress.stage += 1

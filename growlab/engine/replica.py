@@ -4,7 +4,7 @@ group of runs can train as one stack at all (growlab.engine.stacked_run drives t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -13,6 +13,7 @@ from growlab.engine import replica_logs
 from growlab.engine.loop import Run
 from growlab.engine.progress import RunProgress
 from growlab.engine.replica_logs import LogFile
+from growlab.engine.stack_clock import StackClock
 
 
 class ReplicaRng:
@@ -44,16 +45,26 @@ class ReplicaRng:
 class Replica:
     """A member of a stack: its run, random state and log files, and how it ended."""
 
-    def __init__(self, run: Run, rng: ReplicaRng, log_files: list[LogFile] | None = None) -> None:
+    def __init__(
+        self,
+        run: Run,
+        rng: ReplicaRng,
+        log_files: list[LogFile] | None = None,
+        setup_s: float = 0.0,
+    ) -> None:
         self.run, self.rng = run, rng
         self.log_files = log_files or []
+        self.setup_s = setup_s  # its own seconds before the stack (building its run)
         self.index = 0  # its place in the stack
+        self.clock: StackClock | None = None
         self.summary: dict[str, Any] | None = None
 
     def call(self, method: Callable[..., Any], *args: Any) -> Any:
+        """A step of this replica alone: its RNG, its log lines, its time."""
         token = replica_logs.active.set((self.index, int(self.run.cfg.seed)))
+        timing = nullcontext() if self.clock is None else self.clock.own_step(self.index)
         try:
-            with self.rng.active():
+            with self.rng.active(), timing:
                 return method(*args)
         finally:
             replica_logs.active.reset(token)

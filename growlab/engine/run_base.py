@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,11 @@ class RunBase:
         self.plan = self.strategy.plan(cfg.depth, cfg.train.start_depth, cfg.train.epochs_per_stage)
         self.metrics = MetricsFile(run_dir / "metrics.jsonl")
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.started = time.perf_counter()
+        # A replica of a stack counts its share of the stack's time (growlab.engine.stack_clock);
+        # `stack_clock` counts the whole stack's, which for a solo run is its own.
+        self.clock: Callable[[], float] = time.perf_counter
+        self.stack_clock: Callable[[], float] = self.clock
+        self.started = self.stack_started = time.perf_counter()
         self.checkpoints = ckpt.BackgroundWriter()
         torch.manual_seed(cfg.seed)
         self.data = data_on_device(load_data(cfg.data), self.device)
@@ -71,7 +76,7 @@ class RunBase:
         self.probe = probe_x[: cfg.train.probe_size]
         self.probe_y = self.objective.targets(self.probe, probe_y[: cfg.train.probe_size])
         self.status, self.error = "running", None
-        self.stack_size = 1  # replicas trained together (growlab.engine.stacked_run)
+        self.stack_size = 1  # replicas training together now (growlab.engine.stacked_run)
         self.feature_cache = FeatureCache()
         self.divergence = DivergenceGuard(cfg.train.divergence_factor, cfg.train.max_loss)
 
@@ -213,19 +218,31 @@ class RunBase:
         self.metrics.append(row)
         self.logger.log(row)
 
-    def elapsed(self) -> float:
-        return self.progress.wall_s + time.perf_counter() - self.started
+    def read_clocks(self) -> tuple[float, float]:
+        """(own, stack) clocks read at one moment: the same for a solo run."""
+        own = self.clock()
+        return own, own if self.stack_clock is self.clock else self.stack_clock()
+
+    def elapsed(self) -> tuple[float, float]:
+        """(wall_s, stack_wall_s) so far."""
+        own, stack = self.read_clocks()
+        p = self.progress
+        return p.wall_s + own - self.started, p.stack_wall_s + stack - self.stack_started
 
     def write_summary(self, error: str | None = None) -> dict[str, Any]:
+        wall_s, stack_wall_s = self.elapsed()
         result = summary(
             self.progress,
             self.config,
             fingerprint(self.config),
             status=self.status,
-            wall_s=self.elapsed(),
+            wall_s=wall_s,
             device=str(self.device),
             cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
-            # Runs trained together as a stack of seeds share their wall time.
+            # A replica's wall_s is its share of its stack's, stack_wall_s the stack's whole;
+            # stack_size: the replicas that trained its last stage together (each stage record
+            # has its own, so a survivor of a stack that lost replicas still shows it stacked).
+            stack_wall_s=stack_wall_s,
             stack_size=self.stack_size,
             **operator_used(self.strategy.operator),
         )
@@ -236,8 +253,8 @@ class RunBase:
 
     def save_last(self) -> None:
         """`checkpoints/last.pt`, written in the background (see ckpt.BackgroundWriter)."""
-        self.progress.wall_s += time.perf_counter() - self.started
-        self.started = time.perf_counter()
+        self.progress.wall_s, self.progress.stack_wall_s = self.elapsed()
+        self.started, self.stack_started = self.read_clocks()
         net = self.net
         self.checkpoints.save(
             {

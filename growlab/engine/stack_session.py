@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -59,6 +60,7 @@ class StackSession:
             self.outcomes[key] = outcome(job.finished, metric, key)
             return
         rng = ReplicaRng()
+        t0 = time.perf_counter()
         try:
             with rng.active():
                 run = start_run(job)
@@ -66,7 +68,8 @@ class StackSession:
             log.exception("run %s failed", run_dir)
             self.outcomes[key] = RunOutcome(None, "failed", key, metric)
             return
-        self.replicas.append(Replica(run, rng, job_log_files(run_dir)))
+        setup_s = time.perf_counter() - t0
+        self.replicas.append(Replica(run, rng, job_log_files(run_dir), setup_s))
 
     def train(self, metric: str) -> None:
         try:
@@ -74,12 +77,6 @@ class StackSession:
             for replica, summary in zip(self.replicas, summaries, strict=True):
                 key = str(replica.run.run_dir)
                 self.outcomes[key] = outcome(summary, metric, key)
-                log.info(
-                    "run %s finished: %s, test_acc %s",
-                    key,
-                    summary.get("status"),
-                    summary.get("test_acc"),
-                )
         finally:
             self.locks.close()
 

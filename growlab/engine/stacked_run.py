@@ -8,13 +8,13 @@ checkpoints are each replica's own code, one after the other); what they share i
 training epoch and every validation pass, computed as one stack (growlab.engine.stacked_*).
 
 A replica that diverges is finished with status `diverged` and leaves the stack; the others go
-on. What cannot be stacked runs solo, and the log says why.
+on. What cannot be stacked runs solo, and the log says why. A replica's wall time is its share
+of the stack's (growlab.engine.stack_clock), its `stack_size` the number it trains with.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from growlab.engine.deferred_signals import CheckpointGuard
 from growlab.engine.job import fail
 from growlab.engine.loop import StageInputs
 from growlab.engine.replica import QuietProgress, Replica, same, unstackable
+from growlab.engine.stack_clock import StackClock
 from growlab.engine.stacked_forward import StackedNet
 from growlab.engine.stacked_state import StackedState, StackError
 from growlab.engine.stacked_training import stacked_evaluate, stacked_train_epoch
@@ -41,8 +42,21 @@ class StackedRun:
         self.replicas = replicas
         for index, replica in enumerate(replicas):
             replica.index = index
-        self.alive: list[Replica] = []
+        self.clock = StackClock({r.index: r.setup_s for r in replicas})
+        self._alive: list[Replica] = []
         self.guard = CheckpointGuard(self.wait_for_writes)
+
+    @property
+    def alive(self) -> list[Replica]:
+        """The replicas still training together."""
+        return self._alive
+
+    @alive.setter
+    def alive(self, replicas: list[Replica]) -> None:
+        self._alive = replicas
+        self.clock.share_among(r.index for r in replicas)
+        for replica in replicas:
+            replica.run.stack_size = len(replicas)
 
     def run(self) -> list[dict[str, Any]]:
         """Every replica's summary (in order); a replica's crash is its own failed summary."""
@@ -52,7 +66,17 @@ class StackedRun:
             for replica in self.replicas:
                 replica.run.checkpoints.close()
                 replica.run.checkpoints = ckpt.BackgroundWriter(writer)
-            return self.run_replicas()
+            summaries = self.run_replicas()
+            for replica, summary in zip(self.replicas, summaries, strict=True):
+                # In its own log: the job that trains the stack is only one of them.
+                replica.call(
+                    log.info,
+                    "run %s finished: %s, test_acc %s",
+                    replica.run.run_dir,
+                    summary.get("status"),
+                    summary.get("test_acc"),
+                )
+            return summaries
 
     def wait_for_writes(self) -> None:
         for replica in self.replicas:
@@ -61,17 +85,14 @@ class StackedRun:
     def run_replicas(self) -> list[dict[str, Any]]:
         runs = [r.run for r in self.replicas]
         reason = unstackable(runs)
+        self.attach_clock(stacked=reason is None)
         if reason is not None:
             log.info("%d runs that differ only in seed train one by one: %s", len(runs), reason)
             for replica in self.replicas:
                 self.guarded(replica, lambda rep: rep.call(rep.run.run))
             return self.summaries()
-        for replica in self.replicas:
-            if self.guarded(replica, self.start):
-                self.alive.append(replica)
+        self.alive = [r for r in self.replicas if self.guarded(r, self.start)]
         log.info("training %d runs as one stack (seeds %s)", len(self.alive), self.seeds())
-        for replica in self.alive:
-            replica.run.stack_size = len(self.alive)
         self.bar = self.alive[0].run.progress_bar() if self.alive else None
         try:
             self.lockstep()
@@ -79,6 +100,17 @@ class StackedRun:
             if self.bar is not None:
                 self.bar.close()
         return self.summaries()
+
+    def attach_clock(self, stacked: bool) -> None:
+        """Each replica's times become its share of the stack's; runs that train one by one
+        count only their own time, and are stacks of one."""
+        for replica in self.replicas:
+            run = replica.run
+            replica.clock = self.clock
+            run.clock = self.clock.reader(replica.index)
+            run.stack_clock = self.clock.total if stacked else run.clock
+            # Both clocks already hold the seconds before the stack (Replica.setup_s).
+            run.started = run.stack_started = 0.0
 
     def seeds(self) -> str:
         return ",".join(str(r.run.cfg.seed) for r in self.alive)
@@ -120,11 +152,16 @@ class StackedRun:
                 self.train_stage(plan)
             except StackError as exc:
                 log.info("the stack of seeds %s goes on one by one: %s", self.seeds(), exc)
-                self.each(lambda r: r.call(r.run.continue_run))
+                self.each(lambda r: r.call(self.go_solo, r))
                 return
             with self.guard.handing_over_checkpoints():
                 self.each(lambda r: r.call(r.run.end_stage))
         self.each(lambda r: r.call(self.finish_replica, r))
+
+    @staticmethod
+    def go_solo(replica: Replica) -> dict[str, Any]:
+        replica.run.stack_size = 1  # what is left trains alone
+        return replica.run.continue_run()
 
     @staticmethod
     def begin_stage(replica: Replica, plan: StagePlan) -> None:
@@ -141,7 +178,7 @@ class StackedRun:
         return run.report()
 
     def train_stage(self, plan: StagePlan) -> None:
-        t0 = time.perf_counter()
+        t0 = {r.index: r.run.clock() for r in self.alive}
         inputs: list[StageInputs] = []
         self.each(lambda r: inputs.append(r.call(r.run.stage_inputs, len(self.alive))))
         if not self.alive:
@@ -158,8 +195,8 @@ class StackedRun:
             torch.stack([i.inputs for i in inputs]) if per_replica else inputs[0].inputs,
             per_replica,
         )
-        stage_s = time.perf_counter() - t0
         for replica in self.alive:
+            stage_s = replica.run.clock() - t0[replica.index]
             replica.run.progress.current["stage_wall_s"] += stage_s  # type: ignore[index]
         for _ in range(plan.epochs - self.alive[0].run.progress.epoch):
             self.train_epoch(plan, stage)
@@ -167,9 +204,13 @@ class StackedRun:
                 return
 
     def train_epoch(self, plan: StagePlan, stage: StackStage) -> None:
-        t0 = time.perf_counter()
+        t0 = [r.run.clock() for r in self.alive]
         runs = [r.run for r in self.alive]
         lead = runs[0]
+        for run in runs:
+            # As a solo epoch does: the probe before a growth leaves the net in eval mode,
+            # and StackedState writes back the buffers of the modules that train now.
+            run.net.train()
         state = StackedState([r.net for r in runs], [r.optimizer for r in runs], lead.cfg.optimizer)
         net = StackedNet(lead.net, state.tensors)
         generators = [r.generator for r in runs]
@@ -200,12 +241,13 @@ class StackedRun:
             lead.cfg.train.eval_batch_size,
             lead.objective.replica_losses,
         )
-        seconds = time.perf_counter() - t0
+        # Each replica's share of the epoch (its clock stands still in the others' steps).
+        seconds = [r.run.clock() - start for r, start in zip(self.alive, t0, strict=True)]
         keep = []
         with self.guard.handing_over_checkpoints():  # every replica's, or none
-            trained = zip(self.alive, stage.inputs, results, vals, strict=True)
-            for replica, inputs, result, val in trained:
-                error = replica.call(replica.run.after_epoch, plan, inputs, result, val, seconds)
+            trained = zip(self.alive, stage.inputs, results, vals, seconds, strict=True)
+            for replica, inputs, result, val, seconds_of in trained:
+                error = replica.call(replica.run.after_epoch, plan, inputs, result, val, seconds_of)
                 if error is None:
                     keep.append(replica)
                     continue

@@ -16,6 +16,7 @@ class Progress:
     stages: list[dict[str, Any]] = field(default_factory=list)
     cum_train_flops: float = 0.0
     wall_s: float = 0.0
+    stack_wall_s: float = 0.0  # of the stacks it trained in (its own wall_s when solo)
     resumes: int = 0
     start_loss: float | None = None  # validation loss of the untrained network
     # [loss, acc] of the objective on the validation split for the current weights (None once
