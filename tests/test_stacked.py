@@ -59,7 +59,11 @@ def test_each_replica_matches_its_solo_run(case, tmp_path, caplog) -> None:
     overrides = [*case, "depth=3", "train.epochs_per_stage=4", "logger=none"]
     if "model=cnn" in case:
         # One thread: several on a busy 2-core machine are many times slower.
-        overrides += ["train.epochs_per_stage=6", "optimizer.lr=0.01", "train.num_threads=1"]
+        # SGD and short stages: a CNN's stacked (vmap) and solo convolutions round differently,
+        # and six Adam epochs per stage amplify that to points by the third stage (1e-7 after
+        # two epochs per stage, 4e-4 after six, on the same code): chaos, not stacking.
+        overrides += ["train.epochs_per_stage=3", "optimizer=sgd", "optimizer.lr=0.05"]
+        overrides += ["train.num_threads=1"]
     seeds = [0, 1, 2]
     with caplog.at_level(logging.INFO, logger="growlab"):
         summaries = stacked(overrides, seeds, tmp_path / "stack")
@@ -73,6 +77,8 @@ def test_each_replica_matches_its_solo_run(case, tmp_path, caplog) -> None:
         solo_loss = first_epoch_loss(tmp_path / f"solo{seed}")
         assert stacked_loss == pytest.approx(solo_loss, rel=1e-4)
         assert abs(summary["test_acc"] - solo["test_acc"]) <= 0.01
+        for ours, theirs in zip(summary["stages"], solo["stages"], strict=True):
+            assert ours["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-2)
         assert [s["depth"] for s in summary["stages"]] == [s["depth"] for s in solo["stages"]]
         assert summary["train_flops"] == solo["train_flops"]
         if "strategy=identity-insert" in case:
