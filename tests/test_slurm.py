@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import sweep_runs, without_timing
+from conftest import run_in_process, sweep_runs, without_timing
 
 from growlab.engine.records import read_metrics
 
@@ -196,17 +196,14 @@ def assert_resumed_to(victim: Path, reference: Path) -> None:
 
 def test_usr2_requeues_and_resumes_to_the_uninterrupted_result(tmp_path) -> None:
     sweep = tmp_path / "sweep"
-    # Two identical jobs: one is interrupted, the other is the uninterrupted reference.
-    proc = start_sweep(
-        sweep,
-        "data=fashion_mnist",
-        "model.width=32",
-        "depth=2",
-        "train.epochs_per_stage=4",
-        "train.checkpoint_every_epochs=1,1",
-    )
+    overrides = ["data=fashion_mnist", "model.width=32", "depth=2", "train.epochs_per_stage=4"]
+    # The uninterrupted reference, on one thread as in the one-CPU job (a sweep runs two
+    # identical jobs once, so the reference cannot be a second job of it).
+    reference = tmp_path / "reference"
+    run_in_process([*overrides, "logger=none", "train.num_threads=1"], reference)
+    proc = start_sweep(sweep, *overrides, "train.checkpoint_every_epochs=1")
     try:
-        victim, other = sweep_runs(sweep, timeout=120)
+        (victim,) = sweep_runs(sweep, timeout=120)
         wait_for_rows(victim / "metrics.jsonl", 2, timeout=120)
         waited = requeue_with_usr2(slurm_job_of(victim), victim)
         print(f"USR2 signal to resumed training: {waited:.1f}s")
@@ -214,7 +211,7 @@ def test_usr2_requeues_and_resumes_to_the_uninterrupted_result(tmp_path) -> None
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert_resumed_to(victim, other)
+    assert_resumed_to(victim, reference)
 
 
 def slurm_job_of(run_dir: Path) -> str:
@@ -253,17 +250,12 @@ def test_a_requeued_pack_skips_its_finished_run_and_resumes_the_interrupted_one(
     tmp_path,
 ) -> None:
     sweep = tmp_path / "sweep"
-    # One pack of two identical runs: the first finishes, the second is interrupted, requeued
-    # and must end exactly as the first did.
-    proc = start_sweep(
-        sweep,
-        "data=fashion_mnist",
-        "model.width=32",
-        "depth=2",
-        "train.epochs_per_stage=3",
-        "train.checkpoint_every_epochs=1,1",
-        "hydra.sweeper.runs_per_job=2",
-    )
+    # One pack of two runs: the first finishes, the second is interrupted, requeued and must
+    # end exactly as its uninterrupted run (made here, on one thread as in the job) does.
+    overrides = ["data=fashion_mnist", "model.width=32", "depth=2", "train.epochs_per_stage=3"]
+    reference = tmp_path / "reference"
+    run_in_process([*overrides, "logger=none", "train.num_threads=1", "seed=1"], reference)
+    proc = start_sweep(sweep, *overrides, "seed=0,1", "hydra.sweeper.runs_per_job=2")
     try:
         first, victim = sweep_runs(sweep, timeout=120)
         deadline = time.time() + 300
@@ -280,7 +272,7 @@ def test_a_requeued_pack_skips_its_finished_run_and_resumes_the_interrupted_one(
             proc.kill()
     # The finished run was skipped, not run again: its files are untouched.
     assert {name: (first / name).read_bytes() for name in finished} == finished
-    assert_resumed_to(victim, first)
+    assert_resumed_to(victim, reference)
 
 
 def test_stacked_seeds_run_one_array_task_per_stack_and_get_the_gpu_they_ask_for(
