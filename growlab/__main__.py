@@ -19,6 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from growlab import __version__
+from growlab.cli.hydra_refusals import one_line_refusals, work_started
 from growlab.config import ReturnMetric, register_configs
 from growlab.engine import stack_session
 from growlab.engine.job import Refused, run_job
@@ -35,6 +36,7 @@ OPTUNA, DIRECTION = "hydra/sweeper=optuna", "hydra.sweeper.direction="
 @hydra.main(version_base="1.3", config_path="pkg://growlab.conf", config_name="config")
 def main(cfg: DictConfig) -> RunOutcome:
     """Returns the final stage's `return_metric` (a float, for Optuna) with the run's status."""
+    work_started()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
@@ -79,7 +81,8 @@ def cli() -> None:
         paths = ",".join(f"file://{Path(p).expanduser().absolute()}" for p in extra)
         sys.argv.append(f"hydra.searchpath=[{paths}]")
     sys.argv[1:] = strategy_keys_for_sweep(sys.argv[1:])
-    main()
+    with one_line_refusals():
+        main()
 
 
 def strategy_keys_for_sweep(args: list[str]) -> list[str]:

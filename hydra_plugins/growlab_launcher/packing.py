@@ -82,6 +82,9 @@ class PackingLauncher(BaseSubmititLauncher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
+        from growlab.cli.hydra_refusals import work_started
+
+        work_started()  # the runs start in other processes
         if self.runs_per_job <= 1 and self.stacks is None:
             return super().launch(job_overrides, initial_job_idx)
         assert self.config is not None
