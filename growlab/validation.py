@@ -142,7 +142,7 @@ def _check_known_keys(cfg: Any) -> None:
     build."""
     for path, node in _schema_nodes(cfg):
         fields = {f.name for f in dataclasses.fields(node._metadata.object_type)}
-        for key in node.keys():
+        for key in node:
             if key in fields or (not path and key == "hydra"):
                 continue
             name = f"{path}.{key}" if path else str(key)
@@ -160,7 +160,7 @@ def _schema_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]
     factory = "_partial_" in node and node.get("_target_") is not None
     if dataclasses.is_dataclass(node._metadata.object_type) and not factory:
         yield path, node
-    for key in node.keys():
+    for key in node:
         if not path and key == "hydra":
             continue
         yield from _schema_nodes(node._get_node(key), f"{path}.{key}" if path else str(key))
@@ -171,7 +171,7 @@ def _leaf_keys(node: Any, path: str = "") -> Iterator[str]:
         if isinstance(node, ListConfig):
             yield path
             return
-        for key in node.keys():
+        for key in node:
             if not path and key == "hydra":
                 continue
             yield from _leaf_keys(node._get_node(key), f"{path}.{key}" if path else str(key))

@@ -88,7 +88,7 @@ def _nearest_key(cause: OmegaConfBaseException) -> str:
     node, key = cause.parent_node, cause.key
     if not isinstance(node, DictConfig) or not isinstance(key, str) or key in node:
         return ""
-    keys = [str(k) for k in node.keys()]
+    keys = [str(k) for k in node]
     near = difflib.get_close_matches(key, keys, n=1)
     nearest = f"; nearest valid key: {near[0]}" if near else ""
     return f"{nearest}; valid keys: {', '.join(keys)}"
