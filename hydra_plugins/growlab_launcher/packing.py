@@ -82,7 +82,7 @@ class PackingLauncher(BaseSubmititLauncher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        from growlab.cli.hydra_refusals import work_started
+        from growlab.cli.exit_status import work_started
 
         work_started()  # the runs start in other processes
         if self.runs_per_job <= 1 and self.stacks is None:

@@ -1,4 +1,6 @@
-"""Hydra's own refusals in one line, exit 2.
+"""The process's exit status tells the truth: 0 all completed, 1 some run did not, 2 refused.
+
+Hydra's own refusals in one line, exit 2:
 
 Hydra reports a bad override (`depth=abc`), a missing option (`experiment=nope`) or an output
 folder it cannot create with several lines and exit 1, the code growlab keeps for runs that did
@@ -6,12 +8,16 @@ not complete. `one_line_refusals` wraps Hydra's reporting: an error raised befor
 started is a refusal, printed as one line naming the bad value (and the valid choices where
 Hydra knows them), exit 2. Once a run has started (`work_started`), errors go to Hydra as
 before; HYDRA_FULL_ERROR=1 always gives Hydra's full trace.
+
+A sweeper other than growlab's (Optuna) does not count the runs that did not complete:
+`run_finished` tallies them in this process, and `exit_if_incomplete` says how many, exit 1.
 """
 
 from __future__ import annotations
 
 import difflib
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,16 +26,43 @@ from hydra.errors import HydraException, MissingConfigException, OverrideParseEx
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-EXIT_REFUSED = 2
+EXIT_INCOMPLETE, EXIT_REFUSED = 1, 2
 # Sweep syntax only a searching sweeper (Optuna) understands.
 SEARCH_SPACES = ("interval", "tag")
 _started = False
+_statuses: Counter[str] = Counter()
 
 
 def work_started() -> None:
     """Called when a run (or a launch of runs) begins: later errors are no refusal."""
     global _started
     _started = True
+
+
+def run_finished(status: str) -> None:
+    """A run of a sweep ended (in this process) with `status`."""
+    _statuses[status] += 1
+
+
+def exit_if_incomplete(sweep: str) -> None:
+    """After a sweep whose sweeper does not count: one line and exit 1 if a run did not
+    complete."""
+    line = _count_line(sweep)
+    if line is not None:
+        _error(line)
+        raise SystemExit(EXIT_INCOMPLETE)
+
+
+def _count_line(sweep: str) -> str | None:
+    total, completed = sum(_statuses.values()), _statuses["completed"]
+    if total == completed:
+        return None
+    detail = ", ".join(f"{n} {s}" for s, n in sorted(_statuses.items()) if s != "completed")
+    return f"{sweep}: {completed} of {total} runs completed; {total - completed} did not ({detail})"
+
+
+def _error(line: str) -> None:
+    sys.stderr.write(f"[growlab][ERROR] - {line}\n")
 
 
 @contextmanager
@@ -54,8 +87,15 @@ def _refuse_before_work(func: Callable[[], Any], env_set: Callable[[str], bool])
     except (HydraException, OmegaConfBaseException, OSError) as exc:
         if _started or env_set("HYDRA_FULL_ERROR"):
             raise
-        sys.stderr.write(f"[growlab][ERROR] - invalid configuration: {one_line(exc)}\n")
+        _error(f"invalid configuration: {one_line(exc)}")
         raise SystemExit(EXIT_REFUSED) from None
+    except (ValueError, RuntimeError):
+        # Optuna has no best trial when none completed (and its grid sampler stops the study
+        # from outside a trial): say so instead of a traceback.
+        if _statuses["completed"] or not _statuses or env_set("HYDRA_FULL_ERROR"):
+            raise
+        _error(f"{_count_line('sweep')}; nothing to optimise, no optimization_results.yaml")
+        raise SystemExit(EXIT_INCOMPLETE) from None
 
 
 def one_line(exc: BaseException) -> str:
