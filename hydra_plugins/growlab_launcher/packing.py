@@ -11,9 +11,14 @@ checkpoint, the pack hands back itself with the results of the runs it has finis
 requeued task skips those and starts the interrupted run again, which resumes from its
 `checkpoints/last.pt`.
 
+A job that ends without results (the OOM killer, SIGKILL, a lost node) gives each of its runs a
+return read from the run's folder: completed if its summary says so, else failed. The sweep
+then prints its count line and exits 1 instead of ending in submitit's traceback.
+
 (No `from __future__ import annotations`: Hydra instantiates plugins by dataclass config.)
 """
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -21,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, filter_overrides
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     BaseSubmititLauncher,
     LocalLauncher,
     SlurmLauncher,
 )
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +132,47 @@ class PackingLauncher(BaseSubmititLauncher):
         executor = self._executor()
         with executor.batch():
             jobs = [executor.submit(pack) for pack in packs]
-        return [result for job in jobs for result in job.results()[0]]
+        return [
+            result
+            for job, pack in zip(jobs, packs, strict=True)
+            for result in self.results(job, pack)
+        ]
+
+    def results(self, job: Any, pack: Pack) -> list[JobReturn]:
+        """The pack's returns, or for a job that ended without them, each run's from its folder."""
+        from submitit.core.utils import FailedJobError, UncompletedJobError
+
+        try:
+            returns: list[JobReturn] = job.results()[0]
+            return returns
+        except (UncompletedJobError, FailedJobError) as exc:
+            reason = " ".join(str(exc).strip().splitlines()[:2])
+            log.error(
+                "job %s ended without results (%s); its %d runs are counted from their folders",
+                job.job_id,
+                reason,
+                len(pack.runs),
+            )
+            return [self.recovered_return(run, exc) for run in pack.runs]
+
+    def recovered_return(self, run: RunArgs, error: Exception) -> JobReturn:
+        """A run's return from its folder: completed if its summary says so, else failed."""
+        from growlab.engine.outcome import outcome
+
+        assert self.config is not None and self.hydra_context is not None
+        overrides, dir_key, num = run[0], run[1], run[2]
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(cfg.hydra.job):
+            cfg.hydra.job.num = num
+        run_dir = Path(str(OmegaConf.select(cfg, dir_key))) / str(cfg.hydra.sweep.subdir)
+        try:
+            summary = json.loads((run_dir / "summary.json").read_text())
+        except (OSError, ValueError):
+            summary = None
+        if isinstance(summary, dict) and summary.get("status") == "completed":
+            value = outcome(summary, str(cfg.return_metric), str(run_dir))
+            return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=value)
+        return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
 
     def _executor(self) -> Any:
         """submitit's executor with the launcher's parameters, as Hydra's `launch` builds it."""
