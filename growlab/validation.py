@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from growlab.config import ConfigError, DatasetName, ModelKind
 from growlab.data import require_data
@@ -121,6 +122,17 @@ _ABSENT = object()
 
 def validate(cfg: Any, environment: bool = True) -> None:
     """Raise ConfigError for the first value or combination this run cannot use."""
+    try:
+        _validate(cfg, environment)
+    except OmegaConfBaseException as exc:  # a deleted key (~depth), ???, a broken ${...}
+        key = f"{exc.full_key}: " if exc.full_key else ""
+        raise ConfigError(f"{key}{_reason(exc)}") from None
+
+
+def _validate(cfg: Any, environment: bool) -> None:
+    missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra."))
+    if missing:
+        raise ConfigError(f"{missing[0]}=??? has no value; give it one on the command line")
     _check_known_keys(cfg)
     for key, rule, allowed in RULES:
         value = OmegaConf.select(cfg, key, default=_ABSENT)

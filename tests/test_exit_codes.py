@@ -73,6 +73,23 @@ def test_hydra_parse_errors_are_one_line_exit_2(tmp_path, args, named) -> None:
     assert not run_dir.exists() and not sweep.exists()
 
 
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (["hydra/launcher=nope"], "hydra/launcher=nope is not an option; valid choices: basic,"),
+        (["resume=nope"], "resume=nope: Invalid value 'nope', expected one of [auto, restart]"),
+        (["seed=1.5"], "seed=1.5: Value '1.5' of type 'float' could not be converted"),
+        (["train.epoch_per_stage=1"], "nearest valid key: epochs_per_stage; valid keys:"),
+    ],
+)
+def test_hydra_errors_become_one_line_naming_the_value(overrides, line) -> None:
+    from growlab.cli.exit_status import one_line
+
+    with pytest.raises(Exception) as caught:
+        compose_cfg(overrides)
+    assert line in one_line(caught.value) and "\n" not in one_line(caught.value)
+
+
 def test_hydra_full_error_still_gives_the_whole_trace(tmp_path) -> None:
     result = run_module("growlab", ["depth=abc"], cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr
@@ -125,6 +142,9 @@ VALUE_CASES = [
     (["+data.root=x"], "data.root is not a key"),
     (["+scheduler.foo=1"], "scheduler.foo is not a key"),
     (["strategy=random-widen", "strategy.layers=[]"], "strategy.layers=[]"),
+    (["~depth"], "depth: Key 'depth' not in 'Config'"),
+    (["seed=${oc.env:GROWLAB_TEST_UNSET}"], "GROWLAB_TEST_UNSET"),
+    (["model.width=???"], "model.width=??? has no value"),
 ]
 
 

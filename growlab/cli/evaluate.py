@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -111,7 +112,7 @@ def read_run(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     try:
         cfg = OmegaConf.load(config)
         summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError, OmegaConfBaseException) as exc:
+    except (OSError, ValueError, OmegaConfBaseException, yaml.YAMLError) as exc:
         raise Unusable(f"{run_dir} cannot be read: {_first_line(exc)}") from None
     if not isinstance(summary, dict) or not isinstance(cfg, DictConfig):
         raise Unusable(f"{run_dir / 'summary.json'} is not a run's summary")

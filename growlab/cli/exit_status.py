@@ -101,8 +101,8 @@ def _refuse_before_work(func: Callable[[], Any], env_set: Callable[[str], bool])
 def one_line(exc: BaseException) -> str:
     """The message of a Hydra, OmegaConf or file-system error as one line."""
     if isinstance(exc, MissingConfigException) and exc.options is not None:
-        missing = str(exc.missing_cfg_file or "").replace("/", "=", 1)
-        where = f"{missing} is not an option" if "=" in missing else _lines(exc)[0]
+        group, _, option = str(exc.missing_cfg_file or "").rpartition("/")
+        where = f"{group}={option} is not an option" if group else _lines(exc)[0]
         return f"{where}; valid choices: {', '.join(exc.options)}"
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"cannot create or write {exc.filename}: {exc.strerror}"
