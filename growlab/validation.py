@@ -130,7 +130,7 @@ def validate(cfg: Any, environment: bool = True) -> None:
 
 
 def _validate(cfg: Any, environment: bool) -> None:
-    missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra."))
+    missing = sorted(_missing_keys(cfg))
     if missing:
         raise ConfigError(f"{missing[0]}=??? has no value; give it one on the command line")
     _check_known_keys(cfg)
@@ -145,6 +145,18 @@ def _validate(cfg: Any, environment: bool) -> None:
     _check_scheduler(cfg)
     if environment:
         check_environment(cfg)
+
+
+def _missing_keys(cfg: Any) -> Iterator[str]:
+    """Keys whose value is ???, outside `hydra` (whose job keys a sweeper fills in later)."""
+    for key in cfg:
+        if key == "hydra":
+            continue
+        node = cfg._get_node(key)
+        if node._is_missing():
+            yield str(key)
+        elif isinstance(node, DictConfig | ListConfig):
+            yield from OmegaConf.missing_keys(node)  # full keys already
 
 
 def _check_known_keys(cfg: Any) -> None:
