@@ -105,7 +105,7 @@ def one_line(exc: BaseException) -> str:
         where = f"{group}={option} is not an option" if group else _lines(exc)[0]
         return f"{where}; valid choices: {', '.join(exc.options)}"
     if isinstance(exc, OSError) and exc.filename is not None:
-        return f"cannot create or write {exc.filename}: {exc.strerror}"
+        return f"cannot use {exc.filename}: {exc.strerror}"
     text = _lines(exc)[0]
     if isinstance(exc, OverrideParseException):
         return f"{exc.override}: {text}"
