@@ -87,9 +87,18 @@ class PackingLauncher(BaseSubmititLauncher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        from growlab.cli.exit_status import work_started
+        from growlab.cli.exit_status import run_finished, work_started
 
         work_started()  # the runs start in other processes
+        returns = self.launch_jobs(job_overrides, initial_job_idx)
+        for result in returns:  # for a sweeper that does not count them (Optuna)
+            value = result._return_value if result.status is JobStatus.COMPLETED else None
+            run_finished(str(getattr(value, "status", "failed")))
+        return returns
+
+    def launch_jobs(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
         if self.runs_per_job <= 1 and self.stacks is None:
             return super().launch(job_overrides, initial_job_idx)
         assert self.config is not None
