@@ -1,7 +1,5 @@
 """The process's exit status tells the truth: 0 all completed, 1 some run did not, 2 refused.
 
-Hydra's own refusals in one line, exit 2:
-
 Hydra reports a bad override (`depth=abc`), a missing option (`experiment=nope`) or an output
 folder it cannot create with several lines and exit 1, the code growlab keeps for runs that did
 not complete. `one_line_refusals` wraps Hydra's reporting: an error raised before any run
@@ -89,12 +87,16 @@ def _refuse_before_work(func: Callable[[], Any], env_set: Callable[[str], bool])
             raise
         _error(f"invalid configuration: {one_line(exc)}")
         raise SystemExit(EXIT_REFUSED) from None
-    except (ValueError, RuntimeError):
-        # Optuna has no best trial when none completed (and its grid sampler stops the study
-        # from outside a trial): say so instead of a traceback.
-        if _statuses["completed"] or not _statuses or env_set("HYDRA_FULL_ERROR"):
+    except (ValueError, RuntimeError) as exc:
+        # Optuna has no best trial when none completed, and its grid sampler, told that the
+        # grid's last trial failed, stops the study from outside a trial, which the plugin
+        # does not expect: say so instead of a traceback.
+        grid_stop = isinstance(exc, RuntimeError) and "Study.stop" in str(exc)
+        incomplete = _statuses and not _statuses["completed"]
+        if not (incomplete or grid_stop) or env_set("HYDRA_FULL_ERROR"):
             raise
-        _error(f"{_count_line('sweep')}; nothing to optimise, no optimization_results.yaml")
+        why = "nothing to optimise" if incomplete else "the grid sampler ended the search"
+        _error(f"{_count_line('sweep')}; {why}, no optimization_results.yaml")
         raise SystemExit(EXIT_INCOMPLETE) from None
 
 
