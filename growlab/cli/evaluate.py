@@ -109,11 +109,13 @@ def read_run(run_dir: Path) -> tuple[Any, dict[str, Any]]:
             shown = ", ".join(runs[:5]) + (", ..." if len(runs) > 5 else "")
             raise Unusable(f"{run_dir} is a sweep folder; pass one of its runs: {shown}")
         raise Unusable(f"{run_dir} is not a run folder (no .hydra/config.yaml)")
+    path = config
     try:
         cfg = OmegaConf.load(config)
-        summary = json.loads((run_dir / "summary.json").read_text())
+        path = run_dir / "summary.json"
+        summary = json.loads(path.read_text())
     except (OSError, ValueError, OmegaConfBaseException, yaml.YAMLError) as exc:
-        raise Unusable(f"{run_dir} cannot be read: {_first_line(exc)}") from None
+        raise Unusable(f"{path} cannot be read: {_first_line(exc)}") from None
     if not isinstance(summary, dict) or not isinstance(cfg, DictConfig):
         raise Unusable(f"{run_dir / 'summary.json'} is not a run's summary")
     status = summary.get("status")
