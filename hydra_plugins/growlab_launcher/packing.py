@@ -4,7 +4,7 @@ With `hydra.sweeper.runs_per_job=K` (set by growlab's sweeper) each submitted jo
 a SLURM job array, runs K runs of the sweep one after the other in one process: start-up, data
 loading and scheduling are paid once per K runs. Every run keeps its own directory, summary and
 Hydra job number, exactly as if it had been launched alone. With K = 1 these are Hydra's own
-launchers.
+launchers, but for what a killed job returns (below).
 
 Requeue (time limit, preemption, `scancel --signal=USR2`): submitit asks the pack to
 checkpoint, the pack hands back itself with the results of the runs it has finished, and the
@@ -78,7 +78,8 @@ class Pack:
 
 
 class PackingLauncher(BaseSubmititLauncher):
-    """A submitit launcher that submits `runs_per_job` runs per job (1: Hydra's behaviour)."""
+    """A submitit launcher that submits `runs_per_job` runs per job (1: Hydra's behaviour, but
+    a job killed without results is counted as a pack is)."""
 
     runs_per_job: int = 1
     # Sizes of consecutive stacks of seeds to train together, one job each (stack_seeds).
@@ -99,8 +100,6 @@ class PackingLauncher(BaseSubmititLauncher):
     def launch_jobs(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        if self.runs_per_job <= 1 and self.stacks is None:
-            return super().launch(job_overrides, initial_job_idx)
         assert self.config is not None
         runs: list[RunArgs] = []
         for offset, overrides in enumerate(job_overrides):
@@ -115,6 +114,8 @@ class PackingLauncher(BaseSubmititLauncher):
                     Singleton.get_state(),
                 )
             )
+        if self.runs_per_job <= 1 and self.stacks is None:
+            return self.launch_one_per_job(runs)
         if self.stacks is not None:
             packs, first = [], 0
             for size in self.stacks:
@@ -144,25 +145,34 @@ class PackingLauncher(BaseSubmititLauncher):
         return [
             result
             for job, pack in zip(jobs, packs, strict=True)
-            for result in self.results(job, pack)
+            for result in self.results(job, pack.runs)
         ]
 
-    def results(self, job: Any, pack: Pack) -> list[JobReturn]:
-        """The pack's returns, or for a job that ended without them, each run's from its folder."""
+    def launch_one_per_job(self, runs: list[RunArgs]) -> list[JobReturn]:
+        """Hydra's own launch (the launcher itself runs each job), with `results`' recovery."""
+        assert self.config is not None
+        executor = self._executor()
+        log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {self.config.hydra.sweep.dir}")
+        jobs = executor.map_array(self, *zip(*runs, strict=True))
+        pairs = zip(jobs, runs, strict=True)
+        return [result for job, run in pairs for result in self.results(job, [run])]
+
+    def results(self, job: Any, runs: list[RunArgs]) -> list[JobReturn]:
+        """The job's returns, or for a job that ended without them, each run's from its folder."""
         from submitit.core.utils import FailedJobError, UncompletedJobError
 
         try:
-            returns: list[JobReturn] = job.results()[0]
-            return returns
+            returned = job.results()[0]
         except (UncompletedJobError, FailedJobError) as exc:
             reason = " ".join(str(exc).strip().splitlines()[:2])
             log.error(
-                "job %s ended without results (%s); its %d runs are counted from their folders",
+                "job %s ended without results (%s); its %d run(s) are counted from their folders",
                 job.job_id,
                 reason,
-                len(pack.runs),
+                len(runs),
             )
-            return [self.recovered_return(run, exc) for run in pack.runs]
+            return [self.recovered_return(run, exc) for run in runs]
+        return returned if isinstance(returned, list) else [returned]  # a pack's, or one run's
 
     def recovered_return(self, run: RunArgs, error: Exception) -> JobReturn:
         """A run's return from its folder: completed if its summary says so, else failed."""
