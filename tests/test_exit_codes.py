@@ -258,14 +258,16 @@ def test_a_search_where_no_trial_completes_says_so_in_one_line(tmp_path) -> None
 
 
 @pytest.mark.slow
-def test_a_killed_pack_counts_its_runs_and_exits_1(tmp_path) -> None:
+@pytest.mark.parametrize("runs_per_job", [2, 1])
+def test_a_killed_pack_counts_its_runs_and_exits_1(tmp_path, runs_per_job) -> None:
     """The job's process is SIGKILLed (as by the OOM killer) in its second run: the first run's
-    result is read from its folder, the second counts as failed, no submitit traceback."""
+    result is read from its folder (or its own job), the second counts as failed, no submitit
+    traceback."""
     sweep = tmp_path / "sweep"
     args = [
         "-m",
         "hydra/launcher=local",
-        "hydra.sweeper.runs_per_job=2",
+        f"hydra.sweeper.runs_per_job={runs_per_job}",
         "strategy.operator._target_=killing_operator.KilledAtGrowth",
         "+strategy.operator.kill=false,true",
         *QUICK,
