@@ -3,7 +3,9 @@
 Exit codes of a single run: 0 completed (or already completed), 1 failed, 2 refused (an invalid
 config or a run directory that cannot be used; nothing was trained), 3 diverged. In a sweep a
 job never raises: its status goes back to the sweeper, which runs every other job and then
-reports how many did not complete.
+reports how many did not complete (exit 1 if any; an Optuna search too, after writing its
+results). Hydra's own refusals (a bad override, a missing option, an output folder that cannot
+be made) are one line, exit 2 (growlab.cli.exit_status).
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from growlab import __version__
+from growlab.cli.exit_status import (
+    exit_if_incomplete,
+    one_line_refusals,
+    run_finished,
+    work_started,
+)
 from growlab.config import ReturnMetric, register_configs
 from growlab.engine import stack_session
 from growlab.engine.job import Refused, run_job
@@ -35,6 +43,7 @@ OPTUNA, DIRECTION = "hydra/sweeper=optuna", "hydra.sweeper.direction="
 @hydra.main(version_base="1.3", config_path="pkg://growlab.conf", config_name="config")
 def main(cfg: DictConfig) -> RunOutcome:
     """Returns the final stage's `return_metric` (a float, for Optuna) with the run's status."""
+    work_started()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
@@ -48,15 +57,18 @@ def main(cfg: DictConfig) -> RunOutcome:
         log.error("%s", exc)
         if not sweeping:
             raise SystemExit(EXIT_REFUSED) from None
+        run_finished("refused")
         return RunOutcome(None, "refused", str(run_dir), metric)
     except Exception:
         if not sweeping:
             raise
         log.exception("run %s failed", run_dir)  # the sweep goes on with its other jobs
+        run_finished("failed")
         return RunOutcome(None, "failed", str(run_dir), metric)
     status = summary.get("status")
     log.info("run %s finished: %s, test_acc %s", run_dir, status, summary.get("test_acc"))
     if sweeping:
+        run_finished(str(status))
         log_sweep_count()
     elif status != "completed":
         raise SystemExit(EXIT_DIVERGED if status == "diverged" else EXIT_FAILED)
@@ -79,7 +91,10 @@ def cli() -> None:
         paths = ",".join(f"file://{Path(p).expanduser().absolute()}" for p in extra)
         sys.argv.append(f"hydra.searchpath=[{paths}]")
     sys.argv[1:] = strategy_keys_for_sweep(sys.argv[1:])
-    main()
+    with one_line_refusals():
+        main()
+    if OPTUNA in sys.argv[1:]:  # growlab's own sweeper counts and exits itself
+        exit_if_incomplete("optuna")
 
 
 def strategy_keys_for_sweep(args: list[str]) -> list[str]:

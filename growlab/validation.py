@@ -10,13 +10,16 @@ SLURM sweep, whose jobs run elsewhere.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from hydra.errors import InstantiationException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from growlab.config import ConfigError, DatasetName, ModelKind
 from growlab.data import require_data
@@ -55,11 +58,24 @@ def _fraction(v: Any) -> bool:
     return _number(v) and 0 <= v < 1
 
 
+# torch keeps a seed's low 64 bits and numpy refuses seeds >= 2**32: 2**32 would silently
+# reproduce seed 0, so only seeds both represent are taken.
+SEED_LIMIT = 2**32
+
+
+def _seed(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < SEED_LIMIT
+
+
+def _some_blocks(v: Any) -> bool:
+    return v is None or len(v) > 0
+
+
 # (key, rule, what is allowed). A key absent from the composed config (a user's own optimizer
 # without momentum, say) is skipped.
 RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("depth", _at_least(1), "an integer >= 1"),
-    ("seed", _at_least(0), "an integer >= 0"),
+    ("seed", _seed, f"an integer in 0..{SEED_LIMIT - 1} (what torch and numpy both keep)"),
     ("train.start_depth", _at_least(1), "an integer >= 1"),
     ("train.epochs_per_stage", _at_least(0), "an integer >= 0"),
     ("train.batch_size", _at_least(1), "an integer >= 1"),
@@ -75,7 +91,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("model.input_size", _optional(_at_least(1)), "null or an integer >= 1"),
     ("model.dropout", _fraction, "a number in [0, 1)"),
     ("data.val_fraction", _fraction, "a number in [0, 1)"),
-    ("data.split_seed", _at_least(0), "an integer >= 0"),
+    ("data.split_seed", _seed, f"an integer in 0..{SEED_LIMIT - 1}"),
     ("data.train_fraction", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
     ("data.n_samples", _at_least(4), "an integer >= 4"),
     ("data.centers", _at_least(2), "an integer >= 2"),
@@ -87,6 +103,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("strategy.final_width", _optional(_at_least(1)), "null or an integer >= 1"),
     ("strategy.widen_by", _optional(_at_least(1)), "null or an integer >= 1"),
     ("strategy.noise", _at_least(0), "a finite number >= 0"),
+    ("strategy.layers", _some_blocks, "null (every block) or a non-empty list of block indices"),
     ("strategy.gradmax_batches", _at_least(1), "an integer >= 1"),
     ("strategy.objective.classifier_epochs", _optional(_at_least(0)), "null or an integer >= 0"),
     ("optimizer.lr", _positive, "a finite number > 0"),
@@ -105,6 +122,18 @@ _ABSENT = object()
 
 def validate(cfg: Any, environment: bool = True) -> None:
     """Raise ConfigError for the first value or combination this run cannot use."""
+    try:
+        _validate(cfg, environment)
+    except OmegaConfBaseException as exc:  # a deleted key (~depth), ???, a broken ${...}
+        key = f"{exc.full_key}: " if exc.full_key else ""
+        raise ConfigError(f"{key}{_reason(exc)}") from None
+
+
+def _validate(cfg: Any, environment: bool) -> None:
+    missing = sorted(_missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"{missing[0]}=??? has no value; give it one on the command line")
+    _check_known_keys(cfg)
     for key, rule, allowed in RULES:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT and not rule(value):
@@ -116,6 +145,62 @@ def validate(cfg: Any, environment: bool = True) -> None:
     _check_scheduler(cfg)
     if environment:
         check_environment(cfg)
+
+
+def _missing_keys(cfg: Any) -> Iterator[str]:
+    """Keys whose value is ???, outside `hydra` (whose job keys a sweeper fills in later)."""
+    for key in cfg:
+        if key == "hydra":
+            continue
+        node = cfg._get_node(key)
+        if node._is_missing():
+            yield str(key)
+        elif isinstance(node, DictConfig | ListConfig):
+            yield from OmegaConf.missing_keys(node)  # full keys already
+
+
+def _check_known_keys(cfg: Any) -> None:
+    """A key added with `+key=value` that its schema lacks (a typo such as
+    `+train.epoch_per_stage`) would be silently ignored. A `_partial_` node (an optimizer or
+    scheduler) passes extra keys to torch's class, which `_check_optimizer` and `_check_scheduler`
+    build."""
+    for path, node in _schema_nodes(cfg):
+        fields = {f.name for f in dataclasses.fields(node._metadata.object_type)}
+        for key in node:
+            if key in fields or (not path and key == "hydra"):
+                continue
+            name = f"{path}.{key}" if path else str(key)
+            known = [k for k in _leaf_keys(cfg) if k != name and not k.startswith(f"{name}.")]
+            near = difflib.get_close_matches(name, known, n=1)
+            nearest = f"; nearest valid key: {near[0]}" if near else ""
+            raise ConfigError(f"{name} is not a key of this config{nearest}")
+
+
+def _schema_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
+    """Every node backed by a dataclass schema, with its dotted path, but for a torch class's
+    factory (`_partial_` with a `_target_`)."""
+    if not isinstance(node, DictConfig) or node._is_none() or node._is_missing():
+        return
+    factory = "_partial_" in node and node.get("_target_") is not None
+    if dataclasses.is_dataclass(node._metadata.object_type) and not factory:
+        yield path, node
+    for key in node:
+        if not path and key == "hydra":
+            continue
+        yield from _schema_nodes(node._get_node(key), f"{path}.{key}" if path else str(key))
+
+
+def _leaf_keys(node: Any, path: str = "") -> Iterator[str]:
+    if isinstance(node, DictConfig | ListConfig) and not node._is_none():
+        if isinstance(node, ListConfig):
+            yield path
+            return
+        for key in node:
+            if not path and key == "hydra":
+                continue
+            yield from _leaf_keys(node._get_node(key), f"{path}.{key}" if path else str(key))
+    else:
+        yield path
 
 
 def _check_depths(cfg: Any) -> None:

@@ -57,5 +57,6 @@ def require_data(cfg: Any) -> None:
     name = DatasetName(cfg.name)
     if name is DatasetName.fashion_mnist:
         builtin.require_fashion_mnist()
+        builtin.require_cache_folder()
     elif name not in builtin.LOADERS and not cfg.download:
         torchvision_data.require_files(name, torchvision_data.resolve_root(cfg))

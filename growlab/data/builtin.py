@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -77,6 +78,25 @@ def require_fashion_mnist() -> None:
             "install it with `apt-get install dataset-fashion-mnist` "
             "or point GROWLAB_FASHION_MNIST_DIR at a folder holding the gzipped IDX files"
         )
+
+
+def require_cache_folder() -> None:
+    """Fashion-MNIST is decompressed into the cache folder: refuse one that cannot be written
+    before the run starts, rather than fail in the middle of loading."""
+    root = cache_dir().parent
+    raw = root / "FashionMNIST" / "raw"
+    if all((raw / f).is_file() for f in FASHION_MNIST_FILES):
+        return
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=raw):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"data=fashion_mnist needs a cache folder it can write, but {raw} cannot be "
+            f"created or written ({exc.strerror}); valid: GROWLAB_CACHE_DIR set to a "
+            "writable folder (default ~/.cache/growlab)"
+        ) from None
 
 
 def raw_fashion_mnist_root() -> Path:

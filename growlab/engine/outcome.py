@@ -3,7 +3,12 @@
 A sweeper that optimises (Optuna) needs one float; growlab's own sweeper needs the run's
 status. `RunOutcome` is both: a float equal to the final stage's `return_metric` (a validation
 metric unless asked otherwise, so tuning never looks at the test set; NaN when the run did not
-complete, which Optuna records as a failed trial), carrying the status and the run directory.
+complete), carrying the status and the run directory.
+
+`float()` of a run that did not complete raises ValueError: hydra-optuna-sweeper then tells
+Optuna the trial failed and goes on. (Given NaN it would tell Optuna the trial completed, which
+Optuna refuses with a ValueError that ends the whole search.) Arithmetic and `math.isnan` still
+see NaN.
 """
 
 from __future__ import annotations
@@ -35,13 +40,18 @@ class RunOutcome(float):
         outcome.test_acc = test_acc
         return outcome
 
+    def __float__(self) -> float:
+        if self.status != "completed":
+            raise ValueError(f"run {self.run_dir} did not complete ({self.status})")
+        return super().__float__()
+
     def __reduce__(self) -> tuple[Any, ...]:
         # float's own pickling would call __new__ with the number alone (submitit pickles this).
-        args = (float(self), self.status, self.run_dir, self.metric, self.test_acc)
+        args = (super().__float__(), self.status, self.run_dir, self.metric, self.test_acc)
         return RunOutcome, args
 
     def __repr__(self) -> str:
-        return f"{self.metric}={float(self):.6g} ({self.status}, {self.run_dir})"
+        return f"{self.metric}={super().__float__():.6g} ({self.status}, {self.run_dir})"
 
 
 def outcome(summary: dict[str, Any], metric: str, run_dir: str) -> RunOutcome:

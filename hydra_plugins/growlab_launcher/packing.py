@@ -4,16 +4,21 @@ With `hydra.sweeper.runs_per_job=K` (set by growlab's sweeper) each submitted jo
 a SLURM job array, runs K runs of the sweep one after the other in one process: start-up, data
 loading and scheduling are paid once per K runs. Every run keeps its own directory, summary and
 Hydra job number, exactly as if it had been launched alone. With K = 1 these are Hydra's own
-launchers.
+launchers, but for what a killed job returns (below).
 
 Requeue (time limit, preemption, `scancel --signal=USR2`): submitit asks the pack to
 checkpoint, the pack hands back itself with the results of the runs it has finished, and the
 requeued task skips those and starts the interrupted run again, which resumes from its
 `checkpoints/last.pt`.
 
+A job that ends without results (the OOM killer, SIGKILL, a lost node) gives each of its runs a
+return read from the run's folder: completed if its summary says so, else failed. The sweep
+then prints its count line and exits 1 instead of ending in submitit's traceback.
+
 (No `from __future__ import annotations`: Hydra instantiates plugins by dataclass config.)
 """
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -21,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, filter_overrides
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     BaseSubmititLauncher,
     LocalLauncher,
     SlurmLauncher,
 )
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +78,8 @@ class Pack:
 
 
 class PackingLauncher(BaseSubmititLauncher):
-    """A submitit launcher that submits `runs_per_job` runs per job (1: Hydra's behaviour)."""
+    """A submitit launcher that submits `runs_per_job` runs per job (1: Hydra's behaviour, but
+    a job killed without results is counted as a pack is)."""
 
     runs_per_job: int = 1
     # Sizes of consecutive stacks of seeds to train together, one job each (stack_seeds).
@@ -82,8 +88,18 @@ class PackingLauncher(BaseSubmititLauncher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        if self.runs_per_job <= 1 and self.stacks is None:
-            return super().launch(job_overrides, initial_job_idx)
+        from growlab.cli.exit_status import run_finished, work_started
+
+        work_started()  # the runs start in other processes
+        returns = self.launch_jobs(job_overrides, initial_job_idx)
+        for result in returns:  # for a sweeper that does not count them (Optuna)
+            value = result._return_value if result.status is JobStatus.COMPLETED else None
+            run_finished(str(getattr(value, "status", "failed")))
+        return returns
+
+    def launch_jobs(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
         assert self.config is not None
         runs: list[RunArgs] = []
         for offset, overrides in enumerate(job_overrides):
@@ -98,6 +114,8 @@ class PackingLauncher(BaseSubmititLauncher):
                     Singleton.get_state(),
                 )
             )
+        if self.runs_per_job <= 1 and self.stacks is None:
+            return self.launch_one_per_job(runs)
         if self.stacks is not None:
             packs, first = [], 0
             for size in self.stacks:
@@ -124,7 +142,56 @@ class PackingLauncher(BaseSubmititLauncher):
         executor = self._executor()
         with executor.batch():
             jobs = [executor.submit(pack) for pack in packs]
-        return [result for job in jobs for result in job.results()[0]]
+        return [
+            result
+            for job, pack in zip(jobs, packs, strict=True)
+            for result in self.results(job, pack.runs)
+        ]
+
+    def launch_one_per_job(self, runs: list[RunArgs]) -> list[JobReturn]:
+        """Hydra's own launch (the launcher itself runs each job), with `results`' recovery."""
+        assert self.config is not None
+        executor = self._executor()
+        log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {self.config.hydra.sweep.dir}")
+        jobs = executor.map_array(self, *zip(*runs, strict=True))
+        pairs = zip(jobs, runs, strict=True)
+        return [result for job, run in pairs for result in self.results(job, [run])]
+
+    def results(self, job: Any, runs: list[RunArgs]) -> list[JobReturn]:
+        """The job's returns, or for a job that ended without them, each run's from its folder."""
+        from submitit.core.utils import FailedJobError, UncompletedJobError
+
+        try:
+            returned = job.results()[0]
+        except (UncompletedJobError, FailedJobError) as exc:
+            reason = " ".join(str(exc).strip().splitlines()[:2])
+            log.error(
+                "job %s ended without results (%s); its %d run(s) are counted from their folders",
+                job.job_id,
+                reason,
+                len(runs),
+            )
+            return [self.recovered_return(run, exc) for run in runs]
+        return returned if isinstance(returned, list) else [returned]  # a pack's, or one run's
+
+    def recovered_return(self, run: RunArgs, error: Exception) -> JobReturn:
+        """A run's return from its folder: completed if its summary says so, else failed."""
+        from growlab.engine.outcome import outcome
+
+        assert self.config is not None and self.hydra_context is not None
+        overrides, dir_key, num = run[0], run[1], run[2]
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(cfg.hydra.job):
+            cfg.hydra.job.num = num
+        run_dir = Path(str(OmegaConf.select(cfg, dir_key))) / str(cfg.hydra.sweep.subdir)
+        try:
+            summary = json.loads((run_dir / "summary.json").read_text())
+        except (OSError, ValueError):
+            summary = None
+        if isinstance(summary, dict) and summary.get("status") == "completed":
+            value = outcome(summary, str(cfg.return_metric), str(run_dir))
+            return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=value)
+        return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
 
     def _executor(self) -> Any:
         """submitit's executor with the launcher's parameters, as Hydra's `launch` builds it."""
