@@ -36,6 +36,7 @@ def test_local_weights_file_is_loaded_and_frozen_backbone_stays_fixed(tmp_path) 
     assert first["params_trainable"] < first["params_total"] / 100
 
 
+@pytest.mark.slow
 def test_finetune_all_trains_the_backbone(tmp_path) -> None:
     summary = run_in_process(
         [*FAST, "model.freeze_backbone=false", "strategy=identity-insert"], tmp_path / "run"

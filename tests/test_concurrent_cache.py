@@ -27,6 +27,7 @@ print(len(data.x_train), len(data.x_test), float(data.x_test.sum()))
 
 
 @pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
+@pytest.mark.slow
 def test_four_processes_build_one_cold_cache(tmp_path: Path) -> None:
     import time
 

@@ -51,14 +51,19 @@ HYDRA_CASES = [
     (["depth=abc"], ["depth=abc"]),
     (["strategy.nope=1"], ["strategy.nope", "valid keys:", "finetune_epochs"]),
     (["strategy.finetune_epoch=1"], ["strategy.finetune_epoch", "nearest valid key"]),
-    (["depth=["], ["depth=["]),
+    pytest.param(["depth=["], ["depth=["], marks=pytest.mark.slow),
     (["model=nope"], ["model=nope", "valid choices: backbone, cnn, mlp"]),
-    (
+    pytest.param(
         ["experiment=nonexistent"],
         ["experiment=nonexistent", "valid choices:", "anchor_fmnist_mlp", "seed004_unsupervised"],
+        marks=pytest.mark.slow,
     ),
     (["-m", "depth=abc,2"], ["depth=abc"]),
-    (["-m", "experiment=nonexistent,anchor_fmnist_mlp"], ["experiment=nonexistent"]),
+    pytest.param(
+        ["-m", "experiment=nonexistent,anchor_fmnist_mlp"],
+        ["experiment=nonexistent"],
+        marks=pytest.mark.slow,
+    ),
     (["-m", "depth=interval(1,3)"], ["depth=interval(1,3)", "hydra/sweeper=optuna"]),
 ]
 
@@ -95,6 +100,7 @@ def test_hydra_full_error_still_gives_the_whole_trace(tmp_path) -> None:
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["run", "sweep"])
 def test_an_output_folder_that_cannot_be_made_is_refused(tmp_path, mode) -> None:
     regular_file = tmp_path / "a_file"
@@ -108,9 +114,13 @@ def test_an_output_folder_that_cannot_be_made_is_refused(tmp_path, mode) -> None
 
 CONFIG_CASES = [
     (["+train.epoch_per_stage=1"], ["train.epoch_per_stage", "train.epochs_per_stage"]),
-    (["+foo=1"], ["foo is not a key"]),
+    pytest.param(["+foo=1"], ["foo is not a key"], marks=pytest.mark.slow),
     (["seed=4294967296"], ["seed=4294967296", "0..4294967295"]),
-    (["seed=18446744073709551616"], ["seed=18446744073709551616", "0..4294967295"]),
+    pytest.param(
+        ["seed=18446744073709551616"],
+        ["seed=18446744073709551616", "0..4294967295"],
+        marks=pytest.mark.slow,
+    ),
     (["strategy=net2wider", "strategy.layers=[]"], ["strategy.layers=[]"]),
 ]
 
@@ -232,6 +242,7 @@ def test_evaluate_refuses_what_it_cannot_evaluate(finished_run, tmp_path, how, n
 OPTUNA = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.sampler.seed=0", *FAST, "depth=2"]
 
 
+@pytest.mark.slow
 def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     sweep = tmp_path / "sweep"
@@ -247,6 +258,7 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path) -> None:
     assert found.best_params["optimizer.lr"] == pytest.approx(1e-3)
 
 
+@pytest.mark.slow
 def test_a_search_where_no_trial_completes_says_so_in_one_line(tmp_path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     sweep = tmp_path / "sweep"

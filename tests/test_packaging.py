@@ -67,6 +67,7 @@ def test_wheel_and_sdist_carry_the_configs_and_the_sweeper(dist: Path) -> None:
     assert any(n.endswith("conf/strategy/identity-insert.yaml") for n in sdist)
 
 
+@pytest.mark.slow
 def test_installed_wheel_runs_from_any_directory(dist: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, system_site_packages=True, with_pip=True)

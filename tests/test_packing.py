@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import run_cli, sweep_runs, without_timing
 
 FAST = ["train.epochs_per_stage=1", "depth=2", "logger=none"]
@@ -48,6 +49,7 @@ def test_local_runs_are_packed_three_per_process_with_unchanged_results(tmp_path
         assert without_timing(runs[i]["stages"]) == without_timing(reference[i]["stages"])
 
 
+@pytest.mark.slow
 def test_rerunning_a_packed_sweep_changes_no_finished_result(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     args = [

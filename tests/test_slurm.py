@@ -194,6 +194,7 @@ def assert_resumed_to(victim: Path, reference: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_usr2_requeues_and_resumes_to_the_uninterrupted_result(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     overrides = ["data=fashion_mnist", "model.width=32", "depth=2", "train.epochs_per_stage=4"]
@@ -246,6 +247,7 @@ def test_a_packed_sweep_runs_three_runs_in_each_array_task(tmp_path) -> None:
     assert_array_tasks_completed(next(iter(array)), 2)
 
 
+@pytest.mark.slow
 def test_a_requeued_pack_skips_its_finished_run_and_resumes_the_interrupted_one(
     tmp_path,
 ) -> None:
@@ -308,6 +310,7 @@ def test_stacked_seeds_run_one_array_task_per_stack_and_get_the_gpu_they_ask_for
     assert_array_tasks_completed(next(iter(array)), 2)
 
 
+@pytest.mark.slow
 def test_a_requeued_stack_resumes_every_replica_to_the_uninterrupted_result(tmp_path) -> None:
     from conftest import compose_cfg
 

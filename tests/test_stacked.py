@@ -175,6 +175,7 @@ def test_a_stacked_sweep_through_the_cli_gives_every_run_its_own_outputs(tmp_pat
     assert len(depths) == 2
 
 
+@pytest.mark.slow
 def test_a_stack_killed_by_sigterm_resumes_to_the_uninterrupted_result(tmp_path) -> None:
     ref = tmp_path / "ref"
     result = run_cli([*SWEEP, *RESUMABLE, f"hydra.sweep.dir={ref}"], tmp_path)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 HEAVY = ("torch._dynamo", "sklearn", "wandb", "torch.utils.flop_counter")
@@ -57,6 +58,7 @@ def test_importing_growlab_pulls_in_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_a_run_skips_dynamo_wandb_sklearn_and_the_flop_counter_once_cached(tmp_path: Path) -> None:
     counter = "torch.utils.flop_counter"
     first = imported_by_run(tmp_path, "cold")
