@@ -67,7 +67,7 @@ class Search:
     groups: frozenset[str]  # config groups (for the defaults list of --write)
 
     def settings(self) -> dict[str, str]:
-        return {_key(o): o for o in _parse(self.fixed)}
+        return {_key(o): o.input_line for o in _parse(self.fixed)}
 
 
 def read_search(folder: Path) -> Search:
@@ -191,7 +191,7 @@ def command(search: Search, seeds: list[int], sweep_dir: str) -> list[str]:
 
 def experiment_text(search: Search, seeds: list[int], sweep_dir: str, run: str) -> str:
     """The comparison runs of one strategy as an experiment file (`# @package _global_`)."""
-    defaults: list[str] = []
+    defaults: list[dict[str, Any]] = []
     body: dict[str, Any] = {}
     for override in _parse((*search.fixed, *search.tuned)):
         key = _key(override)
@@ -201,7 +201,7 @@ def experiment_text(search: Search, seeds: list[int], sweep_dir: str, run: str) 
                 "experiment file; run the printed commands instead"
             )
         if key in search.groups:
-            defaults.append(f"override /{key}: {override.value()}")
+            defaults.append({f"override /{key}": override.value()})
         else:
             _put(body, key.split("."), override.value())
     tuned = " ".join(search.tuned)
@@ -241,14 +241,14 @@ def write_experiments(
     ours = conf_dir.resolve() == Path(str(files("growlab.conf"))).resolve()
     extra = [] if ours else [f"file://{conf_dir}"]
     paths = extra + [p for s in searches for p in s.searchpath]
-    run = ["python", "-m", "growlab", "-m", *searchpath_override(paths)]
-    run.append(f"experiment={','.join(names)}")
-    if len(names) > 1:
-        run += [f"seed={','.join(map(str, seeds))}", f"hydra.sweep.dir={sweep_dir}"]
+    base = ["python", "-m", "growlab", "-m", *searchpath_override(paths)]
     texts = [
-        experiment_text(s, seeds, sweep_dir, _shell([*run[:-1], f"experiment={n}"]))
+        experiment_text(s, seeds, sweep_dir, _shell([*base, f"experiment={n}"]))
         for s, n in zip(searches, names, strict=True)
     ]
+    run = [*base, f"experiment={','.join(names)}"]
+    if len(names) > 1:
+        run += [f"seed={','.join(map(str, seeds))}", f"hydra.sweep.dir={sweep_dir}"]
     path.parent.mkdir(parents=True, exist_ok=True)
     for target, text in zip(targets, texts, strict=True):
         target.write_text(text)
