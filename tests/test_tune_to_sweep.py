@@ -118,7 +118,8 @@ def test_the_printed_and_the_written_sweep_run_each_strategy_at_its_best_lr(
     for script, jobs in ((alone, 2), (together, 4)):
         again = run_shell(script, tmp_path)
         assert again.returncode == 0, again.stderr[-3000:]
-        assert again.stderr.count("already holds a completed run of this config") == jobs
+        output = again.stdout + again.stderr
+        assert output.count("already holds a completed run of this config") == jobs
     assert sorted(compare.glob("*/summary.json")) == runs
 
 
