@@ -146,6 +146,7 @@ def fake_search(
     value: float = 0.9,
     metric: str = "val_acc",
     results: bool = True,
+    searchpath: tuple[str, ...] = (),
 ) -> Path:
     """A search folder as hydra-optuna-sweeper and growlab leave it (one trial)."""
     trial = folder / f"{strategy}-trial"
@@ -153,7 +154,7 @@ def fake_search(
     overrides = [f"optimizer.lr={lr}", f"strategy={strategy}", *fixed, f"seed={seed}"]
     (trial / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     choices = {"strategy": strategy, "logger": "none", "hydra/sweeper": "optuna"}
-    hydra = {"hydra": {"searchpath": [], "runtime": {"choices": choices}}}
+    hydra = {"hydra": {"searchpath": list(searchpath), "runtime": {"choices": choices}}}
     (trial / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
     (trial / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"return_metric": metric}))
     summary = {"status": status, "strategy": strategy, "seed": seed}
@@ -210,6 +211,24 @@ def test_default_seeds_skip_every_tuning_seed(tmp_path, capsys) -> None:
     assert [c.split(" seed=")[1] for c in commands] == [
         f"1,3,4,5,6 hydra.sweep.dir={tmp_path}/compare"
     ] * 2
+
+
+def test_the_search_path_of_a_search_carries_over(tmp_path, capsys) -> None:
+    """A strategy of the user's own (GROWLAB_CONFIG_PATH, hydra.searchpath) stays findable."""
+    mine = fake_search(tmp_path / "s", "mine", 0.01, searchpath=("file:///my/conf",))
+    assert main([str(mine)]) == 0
+    (line,) = growlab_commands(capsys.readouterr().out)
+    assert line.startswith(
+        "python -m growlab -m 'hydra.searchpath=[file:///my/conf]' strategy=mine"
+    )
+    target = tmp_path / "conf" / "experiment" / "tuned.yaml"
+    assert main([str(mine), "--write", str(target)]) == 0
+    (line,) = growlab_commands(capsys.readouterr().out)
+    both = f"'hydra.searchpath=[file://{tmp_path / 'conf'},file:///my/conf]' experiment=tuned"
+    assert line == f"python -m growlab -m {both}"
+    text = target.read_text()
+    assert f"# run: python -m growlab -m {both}\n" in text
+    assert "- override /strategy: mine\n" in text and "seed: 1,2,3,4,5\n" in text
 
 
 @pytest.mark.parametrize("seeds", ["1,x", "1,1", "-1", "", "4294967296", "0.5"])
