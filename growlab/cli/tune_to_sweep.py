@@ -107,8 +107,9 @@ def _search(
     found: dict[str, Any],
     summaries: dict[Path, dict[str, Any]],
 ) -> Search:
-    hydra = OmegaConf.load(trial / ".hydra" / "hydra.yaml").hydra
-    config = OmegaConf.load(trial / ".hydra" / "config.yaml")
+    hydra = _mapping(_mapping(_load_yaml(trial / ".hydra" / "hydra.yaml")).get("hydra"))
+    config = _mapping(_load_yaml(trial / ".hydra" / "config.yaml"))
+    choices = _mapping(_mapping(hydra.get("runtime")).get("choices"))
     kept = [o for o in overrides if _key(o) != "seed" and not _key(o).startswith("hydra.")]
     return Search(
         folder=folder,
@@ -118,8 +119,8 @@ def _search(
         value=float(found.get("best_value", "nan")),
         metric=str(config.get("return_metric", "val_acc")),
         seeds=frozenset(int(s["seed"]) for s in summaries.values() if "seed" in s),
-        searchpath=tuple(str(p) for p in hydra.searchpath),
-        groups=frozenset(str(g) for g in hydra.runtime.choices if not str(g).startswith("hydra")),
+        searchpath=tuple(str(p) for p in hydra.get("searchpath") or ()),
+        groups=frozenset(str(g) for g in choices if not str(g).startswith("hydra")),
     )
 
 
@@ -299,6 +300,10 @@ def _load_yaml(path: Path) -> Any:
         return OmegaConf.to_container(OmegaConf.load(path))
     except (OSError, OmegaConfBaseException, yaml.YAMLError) as exc:
         raise Refused(f"{path} cannot be read: {str(exc).splitlines()[0]}") from None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _shell(args: list[str]) -> str:
