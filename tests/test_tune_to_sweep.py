@@ -177,6 +177,8 @@ def test_a_folder_that_is_no_finished_search_is_refused(tmp_path, capsys) -> Non
     err = refused(capsys, [tmp_path / "runs"])
     assert f"{tmp_path / 'runs'} has no optimization_results.yaml" in err
     assert "hydra/sweeper=optuna" in err
+    err = refused(capsys, [tmp_path / "nope"])
+    assert f"{tmp_path / 'nope'} is not a folder" in err
 
 
 @pytest.mark.parametrize("results", [True, False])
@@ -201,6 +203,18 @@ def test_two_searches_of_a_strategy_alike_keep_the_better(tmp_path, capsys, metr
     assert main([str(a), str(b)]) == 0
     (line,) = growlab_commands(capsys.readouterr().out)
     assert f" optimizer.lr={winner} " in line
+
+
+def test_searches_of_different_settings_are_compared_with_a_note(tmp_path, capsys) -> None:
+    a = fake_search(tmp_path / "a", "from-scratch", 0.01, fixed=("depth=2",))
+    b = fake_search(tmp_path / "b", "identity-insert", 0.02, fixed=("depth=4",))
+    assert main([str(a), str(b)]) == 0
+    out, err = capsys.readouterr()
+    assert len(growlab_commands(out)) == 2
+    assert err == (
+        "note: the searches differ in depth (from-scratch: depth=2; identity-insert: depth=4); "
+        "the report pairs only runs that agree\n"
+    )
 
 
 def test_default_seeds_skip_every_tuning_seed(tmp_path, capsys) -> None:

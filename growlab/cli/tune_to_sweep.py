@@ -72,6 +72,8 @@ class Search:
 
 def read_search(folder: Path) -> Search:
     """The search in `folder`: its best trial's overrides, value, strategy and seeds."""
+    if not folder.is_dir():
+        raise Refused(f"{folder} is not a folder; expected the hydra.sweep.dir of an Optuna search")
     results = folder / RESULTS
     trials = sorted(p.parent.parent for p in folder.glob("*/.hydra/overrides.yaml"))
     summaries = {t: _summary(t) for t in trials}
@@ -155,6 +157,22 @@ def one_per_strategy(searches: list[Search]) -> list[Search]:
         )
         chosen[search.strategy] = keep
     return list(chosen.values())
+
+
+def unpaired_settings(searches: list[Search]) -> str | None:
+    """Settings (other than the strategy's own) that differ between the searches: the report
+    pairs only runs that agree on them."""
+    settings = [s.settings() for s in searches]
+    keys = sorted({k for one in settings for k in one if not k.startswith("strategy")})
+    differ = [k for k in keys if len({one.get(k, f"{k} unset") for one in settings}) > 1]
+    if not differ:
+        return None
+    shown = "; ".join(
+        f"{s.strategy}: {' '.join(one.get(k, f'{k} unset') for k in differ)}"
+        for s, one in zip(searches, settings, strict=True)
+    )
+    why = "the report pairs only runs that agree"
+    return f"note: the searches differ in {', '.join(differ)} ({shown}); {why}"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -329,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         if inside:
             raise Refused(f"--sweep-dir {sweep_dir} is a search folder; choose another")
         seeds = seeds if seeds is not None else unused_seeds(searches)
+        if (note := unpaired_settings(searches)) is not None:
+            print(note, file=sys.stderr)
         if args.write is not None:
             commands = [write_experiments(args.write, searches, seeds, sweep_dir)]
         else:
