@@ -24,155 +24,30 @@ without a completed trial, two searches of one strategy with different settings,
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
-from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
-from hydra.errors import HydraException
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from growlab.engine.outcome import DIRECTIONS
+from growlab.cli.tune_searches import (
+    Refused,
+    Search,
+    one_per_strategy,
+    override_key,
+    parse_overrides,
+    read_search,
+    unpaired_settings,
+)
 
 PROG = "python -m growlab.tune_to_sweep"
-RESULTS = "optimization_results.yaml"
 GENERATED = "# written by python -m growlab.tune_to_sweep"
 EXIT_REFUSED = 2
 DEFAULT_SEEDS = 5
 MAX_SEED = 2**32 - 1
-
-
-class Refused(Exception):
-    """The input cannot give a comparison sweep; the message says why in one line."""
-
-
-@dataclass(frozen=True)
-class Search:
-    folder: Path
-    strategy: str
-    fixed: tuple[str, ...]  # the best trial's overrides that carry over, in its order
-    tuned: tuple[str, ...]  # its override of each searched key (the best values)
-    value: float
-    metric: str
-    seeds: frozenset[int]  # the seeds its trials ran with
-    searchpath: tuple[str, ...]
-    groups: frozenset[str]  # config groups (for the defaults list of --write)
-
-    def settings(self) -> dict[str, str]:
-        return {_key(o): o.input_line for o in _parse(self.fixed)}
-
-
-def read_search(folder: Path) -> Search:
-    """The search in `folder`: its best trial's overrides, value, strategy and seeds."""
-    if not folder.is_dir():
-        raise Refused(f"{folder} is not a folder; expected the hydra.sweep.dir of an Optuna search")
-    results = folder / RESULTS
-    trials = sorted(p.parent.parent for p in folder.glob("*/.hydra/overrides.yaml"))
-    summaries = {t: _summary(t) for t in trials}
-    if not results.is_file():
-        if any(s.get("status") for s in summaries.values()):  # the search ran: none completed
-            raise Refused(f"{folder}: no trial completed ({_statuses(summaries)}); no {RESULTS}")
-        raise Refused(
-            f"{folder} has no {RESULTS}; expected the hydra.sweep.dir of a finished Optuna "
-            "search (python -m growlab -m hydra/sweeper=optuna ...)"
-        )
-    found = _load_yaml(results)
-    best = found.get("best_params") if isinstance(found, dict) else None
-    if not isinstance(best, dict):
-        raise Refused(f"{results} has no best_params (a multi-objective search is not supported)")
-    done = [t for t in trials if summaries[t].get("status") == "completed"]
-    if not done:
-        raise Refused(f"{folder}: no trial completed ({_statuses(summaries)})")
-    wanted = {_strip(str(k)): v for k, v in best.items()}
-    for trial in done:
-        overrides = _parse(_load_yaml(trial / ".hydra" / "overrides.yaml"))
-        values = {_key(o): o.value() for o in overrides}
-        if all(values.get(k) == v for k, v in wanted.items()):
-            return _search(folder, trial, overrides, wanted, found, summaries)
-    shown = " ".join(f"{k}={v}" for k, v in wanted.items())
-    raise Refused(f"{folder}: no completed trial ran the best parameters {shown}")
-
-
-def _search(
-    folder: Path,
-    trial: Path,
-    overrides: list[Override],
-    searched: dict[str, Any],
-    found: dict[str, Any],
-    summaries: dict[Path, dict[str, Any]],
-) -> Search:
-    hydra = _mapping(_mapping(_load_yaml(trial / ".hydra" / "hydra.yaml")).get("hydra"))
-    config = _mapping(_load_yaml(trial / ".hydra" / "config.yaml"))
-    choices = _mapping(_mapping(hydra.get("runtime")).get("choices"))
-    kept = [o for o in overrides if _key(o) != "seed" and not _key(o).startswith("hydra.")]
-    return Search(
-        folder=folder,
-        strategy=str(summaries[trial].get("strategy")),
-        fixed=tuple(o.input_line for o in kept if _key(o) not in searched),
-        tuned=tuple(o.input_line for o in kept if _key(o) in searched),
-        value=float(found.get("best_value", "nan")),
-        metric=str(config.get("return_metric", "val_acc")),
-        seeds=frozenset(int(s["seed"]) for s in summaries.values() if "seed" in s),
-        searchpath=tuple(str(p) for p in hydra.get("searchpath") or ()),
-        groups=frozenset(str(g) for g in choices if not str(g).startswith("hydra")),
-    )
-
-
-def one_per_strategy(searches: list[Search]) -> list[Search]:
-    """One search per strategy: two with the same settings keep the better best value."""
-    chosen: dict[str, Search] = {}
-    for search in searches:
-        other = chosen.get(search.strategy)
-        if other is None:
-            chosen[search.strategy] = search
-            continue
-        ours, theirs = search.settings(), other.settings()
-        differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
-        if differ:
-            shown = ", ".join(
-                f"{theirs.get(k, f'{k} unset')} vs {ours.get(k, f'{k} unset')}" for k in differ
-            )
-            raise Refused(
-                f"{other.folder} and {search.folder} both tune {search.strategy} with different "
-                f"fixed settings ({shown}); pass one of them"
-            )
-        if {_key(o) for o in _parse(search.tuned)} != {_key(o) for o in _parse(other.tuned)}:
-            raise Refused(
-                f"{other.folder} and {search.folder} both tune {search.strategy} but search "
-                "different keys; pass one of them"
-            )
-        sign = -1 if DIRECTIONS.get(search.metric) == "minimize" else 1
-        better = sign * search.value > sign * other.value
-        keep, drop = (search, other) if better else (other, search)
-        print(
-            f"{search.strategy}: {keep.folder} beats {drop.folder} ({keep.metric})", file=sys.stderr
-        )
-        chosen[search.strategy] = keep
-    return list(chosen.values())
-
-
-def unpaired_settings(searches: list[Search]) -> str | None:
-    """Settings (other than the strategy's own) that differ between the searches: the report
-    pairs only runs that agree on them."""
-    settings = [s.settings() for s in searches]
-    keys = sorted({k for one in settings for k in one if not k.startswith("strategy")})
-    differ = [k for k in keys if len({one.get(k, f"{k} unset") for one in settings}) > 1]
-    if not differ:
-        return None
-    shown = "; ".join(
-        f"{s.strategy}: {' '.join(one.get(k, f'{k} unset') for k in differ)}"
-        for s, one in zip(searches, settings, strict=True)
-    )
-    why = "the report pairs only runs that agree"
-    return f"note: the searches differ in {', '.join(differ)} ({shown}); {why}"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -212,8 +87,8 @@ def experiment_text(search: Search, seeds: list[int], sweep_dir: str, run: str) 
     """The comparison runs of one strategy as an experiment file (`# @package _global_`)."""
     defaults: list[dict[str, Any]] = []
     body: dict[str, Any] = {}
-    for override in _parse((*search.fixed, *search.tuned)):
-        key = _key(override)
+    for override in parse_overrides((*search.fixed, *search.tuned)):
+        key = override_key(override)
         if override.is_delete() or override.package is not None or key == "experiment":
             raise Refused(
                 f"--write: {override.input_line} (from {search.folder}) has no equivalent in an "
@@ -280,48 +155,6 @@ def default_sweep_dir(folders: list[Path]) -> str:
     if len({os.path.isabs(g) for g in given}) > 1:
         given = [str(f.resolve().parent) for f in folders]
     return os.path.join(os.path.commonpath(given), "compare")
-
-
-def _parse(overrides: Any) -> list[Override]:
-    try:
-        return OverridesParser.create().parse_overrides([str(o) for o in overrides])
-    except HydraException as exc:
-        raise Refused(f"an override cannot be parsed: {str(exc).splitlines()[0]}") from None
-
-
-def _key(override: Override) -> str:
-    return override.key_or_group
-
-
-def _strip(key: str) -> str:
-    return key.lstrip("+~")
-
-
-def _summary(trial: Path) -> dict[str, Any]:
-    try:
-        summary = json.loads((trial / "summary.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return summary if isinstance(summary, dict) else {}
-
-
-def _statuses(summaries: dict[Path, dict[str, Any]]) -> str:
-    counts: dict[str, int] = {}
-    for summary in summaries.values():
-        status = str(summary.get("status", "no summary"))
-        counts[status] = counts.get(status, 0) + 1
-    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trial folder"
-
-
-def _load_yaml(path: Path) -> Any:
-    try:
-        return OmegaConf.to_container(OmegaConf.load(path))
-    except (OSError, OmegaConfBaseException, yaml.YAMLError) as exc:
-        raise Refused(f"{path} cannot be read: {str(exc).splitlines()[0]}") from None
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _shell(args: list[str]) -> str:
