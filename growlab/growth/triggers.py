@@ -82,9 +82,10 @@ def build_trigger(node: Any) -> GrowthTrigger:
     try:
         trigger = instantiate(config)
     except Exception as exc:  # noqa: BLE001 - an unimportable class or a bad field: one line
-        cause = exc.__cause__ if isinstance(exc.__cause__, TypeError) else exc
+        cause = exc.__cause__ or exc  # Hydra wraps what the class raised
         reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        raise ConfigError(f"trigger={name} cannot be built: {reason}{_fields_of(config)}") from None
+        keys = _fields_of(config) if isinstance(cause, TypeError) else ""
+        raise ConfigError(f"trigger={name} cannot be built: {reason}{keys}") from None
     if not isinstance(trigger, GrowthTrigger):
         raise ConfigError(
             f"trigger._target_={config.get('_target_')} does not build a "
