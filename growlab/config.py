@@ -226,6 +226,8 @@ class Config:
     optimizer: Any = MISSING
     scheduler: Any = MISSING
     logger: Any = MISSING
+    # When a stage is done (growlab.growth.triggers); None: the fixed schedule.
+    trigger: Any = None
     train: TrainConfig = field(default_factory=TrainConfig)
     depth: int = 4
     seed: int = 0

@@ -25,6 +25,7 @@ from growlab.config import ConfigError, DatasetName, ModelKind
 from growlab.data import require_data
 from growlab.engine.optim import optimizer_factory
 from growlab.growth.strategies import build_strategy
+from growlab.growth.triggers import build_trigger
 
 IMAGE_DATASETS = {
     DatasetName.digits,
@@ -141,6 +142,7 @@ def _validate(cfg: Any, environment: bool) -> None:
     _check_depths(cfg)
     _check_combinations(cfg)
     _check_strategy(cfg)
+    build_trigger(OmegaConf.select(cfg, "trigger", default=None))
     _check_optimizer(cfg)
     _check_scheduler(cfg)
     if environment:

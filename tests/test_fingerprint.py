@@ -62,6 +62,7 @@ REAL_CLASSES = [
     "growlab.growth.operators.RandomBlock",
     "growlab.growth.operators.IdentityBlock",
     "growlab.growth.objectives.Reconstruction",
+    "growlab.growth.triggers.GrowthTrigger",
 ]
 
 
@@ -84,8 +85,8 @@ def leaves(node: DictConfig, prefix: str = "") -> Iterator[str]:
 def alternatives(cfg: DictConfig, key: str) -> list[Any]:
     """Values to try for `key` instead of its own, most natural first."""
     value = OmegaConf.select(cfg, key)
-    if key.startswith("strategy") and key.endswith("._target_"):
-        # The fingerprint imports the classes a strategy names: another real one.
+    if key.startswith(("strategy", "trigger")) and key.endswith("._target_"):
+        # The fingerprint imports the classes a strategy or trigger names: another real one.
         return [c for c in REAL_CLASSES if c != value]
     parent, _, leaf = key.rpartition(".")
     node = (OmegaConf.select(cfg, parent) if parent else cfg)._get_node(leaf)  # type: ignore[union-attr]

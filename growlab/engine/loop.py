@@ -31,6 +31,7 @@ from growlab.engine.training import (
 )
 from growlab.growth.nets import block_widths, count_params
 from growlab.growth.strategies import Growth, StagePlan
+from growlab.growth.triggers import EpochReport
 
 
 @dataclass
@@ -69,8 +70,10 @@ class Run(RunBase):
         return self.report()
 
     def progress_bar(self) -> RunProgress:
-        done = sum(p.epochs for p in self.plan[: self.progress.stage]) + self.progress.epoch
-        return RunProgress(sum(p.epochs for p in self.plan), done)
+        # A trigger may end stages early: the bar's total is the most epochs the run can train.
+        most = [self.trigger.max_epochs(p.epochs) for p in self.plan]
+        done = sum(most[: self.progress.stage]) + self.progress.epoch
+        return RunProgress(sum(most), done)
 
     def stages_left(self) -> bool:
         return self.status == "running" and self.progress.stage < len(self.plan)
@@ -137,6 +140,9 @@ class Run(RunBase):
         record.update(depth=self.net.depth, epochs=plan.epochs, stage_wall_s=self.clock() - t0)
         self.progress.current = record
         self.progress.epoch = 0
+        self.progress.stage_done = False
+        self.trigger.begin_stage(self.progress.stage, plan.epochs)
+        self.progress.trigger_state = self.trigger.state_dict()
 
     def stage_inputs(self, replicas: int = 1) -> StageInputs:
         """What the open stage trains on: the inputs of its first trainable block (cached
@@ -160,7 +166,7 @@ class Run(RunBase):
         t0 = self.clock()
         stage = self.stage_inputs()
         record["stage_wall_s"] += self.clock() - t0  # the cache build is stage work
-        while self.progress.epoch < plan.epochs:
+        while not self.stage_complete(plan):
             t0 = self.clock()
             result = train_epoch(
                 self.net,
@@ -178,6 +184,12 @@ class Run(RunBase):
             if error is not None:
                 return error
         return None
+
+    def stage_complete(self, plan: StagePlan) -> bool:
+        """The growth trigger said so after the last epoch, or the stage has trained the most
+        epochs the trigger allows."""
+        most = self.trigger.max_epochs(plan.epochs)
+        return self.progress.stage_done or self.progress.epoch >= most
 
     def after_epoch(
         self,
@@ -203,10 +215,26 @@ class Run(RunBase):
         diverged = self.divergence.check(result.loss, start, record["start_loss"])
         if diverged is not None:
             return f"stage {self.progress.stage} epoch {self.progress.epoch}: {diverged}"
+        self.ask_trigger(plan, result, val)
         every = self.cfg.train.checkpoint_every_epochs
-        if every > 0 and self.progress.epoch % every == 0 and self.progress.epoch < plan.epochs:
+        if every > 0 and self.progress.epoch % every == 0 and not self.stage_complete(plan):
             self.save_last()
         return None
+
+    def ask_trigger(self, plan: StagePlan, result: EpochResult, val: EpochResult) -> None:
+        """Whether the stage is done, from the epoch just trained; the trigger's memory goes
+        into the next `last` checkpoint with the decision."""
+        report = EpochReport(
+            stage=self.progress.stage,
+            epoch=self.progress.epoch,
+            planned=plan.epochs,
+            phase=plan.phase,
+            train_loss=result.loss,
+            val_loss=val.loss,
+            val_acc=val.acc,
+        )
+        self.progress.stage_done = bool(self.trigger.stage_done(report))
+        self.progress.trigger_state = self.trigger.state_dict()
 
     def widths(self) -> dict[str, Any]:
         """The hidden width (the widest block) and each block's width."""
@@ -223,6 +251,7 @@ class Run(RunBase):
         total, trainable = count_params(self.net)
         record.update(
             depth=self.net.depth,
+            epochs=self.progress.epoch,  # trained: a trigger may end the stage before its plan
             **self.widths(),
             **metrics,
             params_total=total,
@@ -238,6 +267,7 @@ class Run(RunBase):
         record["wall_s"] = record.pop("stage_wall_s") + self.clock() - t0
         stages.append(record)
         self.progress.current, self.progress.epoch = None, 0
+        self.progress.stage_done = False
         self.progress.stage += 1
         self.record({"event": "stage", **record})
         path = ckpt.stage_path(self.run_dir, record["stage"])

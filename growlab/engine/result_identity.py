@@ -3,8 +3,9 @@
 The result config is every config key that can change the numbers a run produces, flattened to
 dotted names. Beyond what the user wrote, it holds what the config leaves implicit but the run
 still depends on:
-- the default field values of every class a `strategy.*._target_` names (the strategy, its
-  operator and objective), so a changed default is a changed run;
+- the default field values of every class a `strategy.*._target_` or `trigger._target_` names
+  (the strategy, its operator and objective, the growth trigger), so a changed default is a
+  changed run;
 - `code.<target>`: a hash of the source files of every class outside growlab that a `_target_`
   names (a user's own operator), so editing it is a changed run too.
 The fingerprint (a hash of the result config) names a sweep's run folders and lets the report
@@ -24,6 +25,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from growlab.config import ConfigError
+from growlab.growth.triggers import is_default
 
 RESULT_GROUPS = (
     "model", "data", "strategy", "optimizer", "scheduler", "train", "depth", "seed",
@@ -40,6 +42,8 @@ NOT_RESULT = {
     "data.download",
 }
 TARGET = "._target_"
+# Groups whose `_target_` classes add their defaults and code hash to the result config.
+CLASS_GROUPS = ("strategy", "trigger")
 # Classes from these packages are growlab's or its pinned dependencies': versioned, not hashed.
 VERSIONED_PACKAGES = ("growlab", "torch", "torchvision", "hydra", "omegaconf", "builtins")
 FINGERPRINT_CHARS = 16
@@ -58,7 +62,13 @@ def result_config(cfg: Any) -> dict[str, Any]:
         if OmegaConf.is_config(node):
             node = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
         flat.update(_flatten(group, node))
-    for key in [k for k in flat if k.startswith("strategy") and k.endswith(TARGET)]:
+    trigger = OmegaConf.select(cfg, "trigger", default=None)
+    if OmegaConf.is_config(trigger):
+        trigger = OmegaConf.to_container(trigger, resolve=True, enum_to_str=True)
+    if isinstance(trigger, dict) and not is_default(trigger):
+        # The fixed schedule is every run's from before triggers: it keeps their fingerprints.
+        flat.update(_flatten("trigger", trigger))
+    for key in [k for k in flat if k.startswith(CLASS_GROUPS) and k.endswith(TARGET)]:
         owner = key[: -len(TARGET)]
         cls = locate(str(flat[key]), key)
         for name, value in class_defaults(cls).items():

@@ -32,6 +32,7 @@ from growlab.engine.training import (
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.growth.objectives import Objective
 from growlab.growth.strategies import build_strategy
+from growlab.growth.triggers import build_trigger
 from growlab.growth.widening import GrowthData, Moved
 from growlab.tracking.loggers import SafeLogger
 
@@ -61,6 +62,7 @@ class RunBase:
         self.config = result_config(cfg)
         self.device = resolve_device(cfg.device)
         self.plan = self.strategy.plan(cfg.depth, cfg.train.start_depth, cfg.train.epochs_per_stage)
+        self.trigger = build_trigger(OmegaConf.select(cfg, "trigger", default=None))
         self.metrics = MetricsFile(run_dir / "metrics.jsonl")
         self.generator = torch.Generator().manual_seed(cfg.seed)
         # A replica of a stack counts its share of the stack's time (growlab.engine.stack_clock);
@@ -148,6 +150,7 @@ class RunBase:
         self.optimizer.load_state_dict(last["optimizer"])
         self.progress = Progress(**last["progress"])
         self.progress.resumes += 1
+        self.trigger.load_state_dict(self.progress.trigger_state)
         self.attach_scheduler()
         self.metrics.truncate_to(last["metrics_rows"])
         ckpt.restore_rng(last["rng"], self.generator)

@@ -164,11 +164,6 @@ class StackedRun:
         return replica.run.continue_run()
 
     @staticmethod
-    def begin_stage(replica: Replica, plan: StagePlan) -> None:
-        if replica.run.progress.current is None:  # else resumed inside the stage
-            replica.call(replica.run.begin_stage, plan)
-
-    @staticmethod
     def finish_replica(replica: Replica) -> dict[str, Any]:
         run = replica.run
         try:
@@ -198,10 +193,21 @@ class StackedRun:
         for replica in self.alive:
             stage_s = replica.run.clock() - t0[replica.index]
             replica.run.progress.current["stage_wall_s"] += stage_s  # type: ignore[index]
-        for _ in range(plan.epochs - self.alive[0].run.progress.epoch):
+        while self.alive and not self.alive[0].run.stage_complete(plan):
             self.train_epoch(plan, stage)
-            if not self.alive:
-                return
+            self.check_triggers_agree()
+
+    def check_triggers_agree(self) -> None:
+        """Replicas whose triggers end the stage at different epochs cannot go on as one stack:
+        each goes on alone from here (the epoch just trained is everyone's)."""
+        done = [r for r in self.alive if r.run.progress.stage_done]
+        if done and len(done) < len(self.alive):
+            ended = ",".join(str(r.run.cfg.seed) for r in done)
+            epoch = self.alive[0].run.progress.epoch
+            raise StackError(
+                f"the growth trigger ends stage {self.alive[0].run.progress.stage + 1} after "
+                f"{epoch} epoch(s) for seeds {ended} only"
+            )
 
     def train_epoch(self, plan: StagePlan, stage: StackStage) -> None:
         t0 = [r.run.clock() for r in self.alive]

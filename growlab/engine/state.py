@@ -22,6 +22,9 @@ class Progress:
     # [loss, acc] of the objective on the validation split for the current weights (None once
     # they change), so a stage start never evaluates weights the last epoch just evaluated.
     last_val: list[float] | None = None
+    # The growth trigger's decision after the last epoch, and its memory (growlab.growth.triggers).
+    stage_done: bool = False
+    trigger_state: dict[str, Any] = field(default_factory=dict)
 
     def checkpoint(self) -> dict[str, Any]:
         """Its fields for a checkpoint, safe from later changes: a finished stage's record is
@@ -31,6 +34,7 @@ class Progress:
             "current": None if self.current is None else dict(self.current),
             "stages": list(self.stages),
             "last_val": None if self.last_val is None else list(self.last_val),
+            "trigger_state": dict(self.trigger_state),
         }
 
 
