@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from growlab.report.collect import Duplicate, RunRecord, is_number, varying_keys
+from growlab.report.formats import mean_pm
 
 
 @dataclass
@@ -29,16 +30,8 @@ class Stat:
         return cls(statistics.fmean(values), std, len(values))
 
     def fmt(self, digits: int = 4) -> str:
-        if self.std is None:
-            return num(self.mean, digits)
-        return f"{num(self.mean, digits)} ± {num(self.std, digits)}"
-
-
-def num(value: float, digits: int = 4) -> str:
-    """Fixed point for ordinary numbers, scientific for very large or very small ones."""
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        return f"{value:.{max(digits - 1, 1)}e}"
-    return f"{value:.{digits}f}"
+        """Mean ± std rounded to what the std justifies (`digits` decimals without a std)."""
+        return mean_pm(self.mean, self.std, digits)
 
 
 LineKey = tuple[str, ...]
