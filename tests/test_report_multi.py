@@ -93,15 +93,15 @@ def test_pair_on_pairs_a_strategy_tuned_elsewhere_with_the_baseline(folders, tmp
     # By default a key that varies within a strategy (grow's lr) must match: B's runs, at
     # lr 0.001, find no baseline run at that lr.
     default = by_lr(tables(make_report(list(folders), tmp_path / "d"))["verdict"]["rows"])
-    assert default["0.001"]["n"] == 0 and default["0.001"]["unpaired_runs"] == 3
-    assert default["0.01"]["n"] == 3
+    assert default[0.001]["n"] == 0 and default[0.001]["unpaired_runs"] == 3
+    assert default[0.01]["n"] == 3
     files = make_report(list(folders), tmp_path / "p", pair_on="seed,depth")
     verdict = by_lr(tables(files)["verdict"]["rows"])
-    tuned = verdict["0.001"]
+    tuned = verdict[0.001]
     assert tuned["n"] == 3 and tuned["unpaired_runs"] == 0
     assert tuned["delta_mean"] == pytest.approx(0.04)  # seed by seed, not across seeds
     assert tuned["verdict"] == "better"
-    assert verdict["0.01"]["delta_mean"] == pytest.approx(-0.01)
+    assert verdict[0.01]["delta_mean"] == pytest.approx(-0.01)
     assert "from-scratch run of the same model, data, seed, depth" in files.markdown.read_text()
     assert json.loads(files.json.read_text())["pair_on"] == ["seed", "depth"]
 
@@ -216,16 +216,16 @@ def test_every_table_as_csv_and_latex_with_report_json_numbers(folders, tmp_path
         assert len(tex) == len(table["rows"]) and all(len(r) == len(headers) for r in tex)
     # Numbers, not formatted strings: a mean and its spread or interval are separate fields.
     verdict = by_lr(report["verdict"]["rows"])
-    tuned = verdict["0.001"]
+    tuned = verdict[0.001]
     assert all(isinstance(tuned[k], float) for k in ("delta_mean", "ci_low", "ci_high"))
-    grow = next(r for r in report["results"]["rows"] if r["optimizer.lr"] == "0.001")
+    grow = next(r for r in report["results"]["rows"] if r["optimizer.lr"] == 0.001)
     assert isinstance(grow["test_acc_mean"], float) and isinstance(grow["test_acc_std"], float)
     assert grow["seeds"] == [0, 1, 2]
     # The LaTeX verdict table prints those numbers rounded by their interval.
     headers, tex = latex_rows(tmp_path / "out" / "tables" / "verdict.tex")
     assert headers[:3] == ["strategy", "optimizer.lr", "depth"] and "$\\Delta$ test acc" in headers
     row = next(r for r in tex if r[1] == "0.01")
-    plain = verdict["0.01"]
+    plain = verdict[0.01]
     delta, ci = interval(plain["delta_mean"], plain["ci_low"], plain["ci_high"])
     assert [row[headers.index("$\\Delta$ test acc")], row[headers.index("95\\% CI (t)")]] == [
         delta,

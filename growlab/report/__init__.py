@@ -83,8 +83,10 @@ def make_report(
 ) -> ReportFiles:
     """The report; `before_writing` runs once every input is accepted (the run pages that
     the runs table then links to)."""
-    single = isinstance(sweep_dirs, str | Path)
-    folders = [Path(sweep_dirs)] if single else [Path(f) for f in sweep_dirs]  # type: ignore[union-attr]
+    if isinstance(sweep_dirs, str | Path):
+        folders = [Path(sweep_dirs)]
+    else:
+        folders = [Path(f) for f in sweep_dirs]
     if not folders:
         raise ReportInputError("no sweep folder given")
     if len(folders) > 1 and out_dir is None:

@@ -58,6 +58,15 @@ class Sweep:
         values = {"model": run.model, "data": run.data, "strategy": run.strategy}
         return tuple(str(values.get(d, run.config.get(d))) for d in self.line_dims)
 
+    def line_fields(self, key: LineKey) -> dict[str, Any]:
+        """A line's dimensions with the values its runs hold (numbers stay numbers), for
+        report.json and the tables' CSV files."""
+        run = next((r for r in self.ok if self.line_key(r) == key), None)
+        if run is None:
+            return dict(zip(self.line_dims, key, strict=True))
+        values = {"model": run.model, "data": run.data, "strategy": run.strategy}
+        return {d: values[d] if d in values else run.config.get(d) for d in self.line_dims}
+
     def line_label(self, key: LineKey) -> str:
         parts = []
         for dim, value in zip(self.line_dims, key, strict=True):

@@ -87,7 +87,7 @@ def partners_of(
 
 
 def line_fields(sweep: Sweep, key: LineKey) -> dict[str, Any]:
-    return dict(zip(sweep.line_dims, key, strict=True))
+    return sweep.line_fields(key)
 
 
 def context(sweep: Sweep, key: LineKey) -> LineKey:

@@ -134,7 +134,7 @@ def group_table(sweep: Sweep) -> Table:
             "wall_s": Stat.of([r.summary.get("wall_s") for r in runs]),
             "shock_acc": Stat.of([mean_shock(r) for r in runs]),
         }
-        record: dict[str, Any] = dict(zip(sweep.line_dims, key, strict=True))
+        record: dict[str, Any] = sweep.line_fields(key)
         record |= {"depth": depth, "n": len(runs), "seeds": [r.seed for r in runs]}
         for name, stat in stats.items():
             record |= stat_fields(name, stat)
@@ -173,7 +173,7 @@ def depth_table(sweep: Sweep) -> Table:
         cells = [f"{curve[d].fmt(3)} (n={curve[d].n})" if d in curve else "—" for d in depths]
         rows.append([*key, *cells])
         for d, stat in curve.items():
-            record: dict[str, Any] = dict(zip(sweep.line_dims, key, strict=True))
+            record: dict[str, Any] = sweep.line_fields(key)
             records.append(record | {"depth": d, "n": stat.n, **stat_fields("test_acc", stat)})
     note = (
         "Test accuracy after the last stage at each depth (growth runs contribute every depth "
