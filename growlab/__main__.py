@@ -29,12 +29,13 @@ from growlab.cli.exit_status import (
     run_finished,
     work_started,
 )
+from growlab.cli.log_setup import setup_logging
 from growlab.cli.search_path import show_in_help
 from growlab.config import ReturnMetric, register_configs
 from growlab.engine import stack_session
 from growlab.engine.job import Refused, run_job
 from growlab.engine.outcome import RunOutcome, outcome
-from growlab.engine.progress import log_sweep_count
+from growlab.engine.progress import finished_line, log_sweep_count
 
 log = logging.getLogger("growlab")
 register_configs()
@@ -69,7 +70,7 @@ def main(cfg: DictConfig) -> RunOutcome:
         run_finished("failed")
         return RunOutcome(None, "failed", str(run_dir), metric)
     status = summary.get("status")
-    log.info("run %s finished: %s, test_acc %s", run_dir, status, summary.get("test_acc"))
+    log.info("%s", finished_line(run_dir, summary))
     if sweeping:
         run_finished(str(status))
         log_sweep_count()
@@ -91,6 +92,7 @@ def cli() -> None:
         # sweeper's override: argparse takes overrides only as one run of arguments.
         where = sys.argv.index(OPTUNA) + 1
         sys.argv.insert(where, DIRECTION + "'${growlab_direction:${return_metric}}'")
+    setup_logging(sys.argv[1:], optuna=OPTUNA in sys.argv[1:])
     # GROWLAB_CONFIG_PATH itself is read by hydra_plugins/growlab_searchpath (cli/search_path.py).
     search_path_for_help(sys.argv[1:])
     sys.argv[1:] = strategy_keys_for_sweep(sys.argv[1:])
