@@ -151,7 +151,8 @@ def test_the_fingerprint_covers_operator_defaults_and_user_code(tmp_path, monkey
 def test_editing_a_user_operator_is_a_new_run_not_an_old_result(tmp_path) -> None:
     package = tmp_path / "pkg"
     shutil.copytree(EXAMPLES / "my_growth", package / "my_growth")
-    env = {**os.environ, "PYTHONPATH": str(package), "WANDB_MODE": "offline"}
+    path = os.pathsep.join(p for p in (str(package), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "WANDB_MODE": "offline"}
     search = f"hydra.searchpath=[file://{EXAMPLES / 'conf'}]"
     run_dir = tmp_path / "run"
     args = [search, "strategy=rezero-insert", "debug=fast", "logger=none", "depth=2"]
