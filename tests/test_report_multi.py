@@ -127,6 +127,10 @@ def test_include_and_exclude_choose_the_runs(folders, tmp_path) -> None:
     assert {r.strategy for r in files.sweep.runs} == {"from-scratch"}
     assert "Runs chosen by --exclude grow --exclude seed=2." in files.markdown.read_text()
     assert json.loads(files.json.read_text())["exclude"] == ["grow", "seed=2"]
+    # Several conditions in one --exclude: only the runs that meet all of them are left out.
+    tuned_only = make_report(both, tmp_path / "5", exclude=["grow,optimizer.lr=0.01"]).sweep
+    kept = {(r.strategy, r.config["optimizer.lr"]) for r in tuned_only.runs}
+    assert ("grow", 0.001) in kept and ("grow", 0.01) not in kept and len(tuned_only.runs) == 6
 
 
 def refusal(args: list[str], out: Path, capsys: pytest.CaptureFixture[str]) -> str:

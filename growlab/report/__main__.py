@@ -34,7 +34,8 @@ def parser() -> argparse.ArgumentParser:
                    help="keep only runs with this value (repeatable; a bare VALUE means "
                    "strategy=VALUE; KEY as in the run config, e.g. optimizer.lr)")  # fmt: skip
     p.add_argument("--exclude", action="append", default=[], metavar="KEY=VALUE",
-                   help="leave out runs with this value (repeatable; as --include)")  # fmt: skip
+                   help="leave out runs with this value (repeatable; as --include; "
+                   "KEY=VALUE,KEY2=VALUE2 leaves out the runs with both)")  # fmt: skip
     p.add_argument(
         "--pair-on",
         default=None,

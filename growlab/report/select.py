@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,11 @@ class Filter:
         return matches(value_of(run, self.key), self.value)
 
 
+def conditions(text: str) -> list[Filter]:
+    """`--exclude KEY=VALUE,KEY2=VALUE2`: every condition at once (a comma before `KEY=`)."""
+    return [Filter.parse(part) for part in re.split(r",(?=[\w.]+=)", text)]
+
+
 def values_held(runs: Sequence[RunRecord], key: str) -> str:
     held = sorted({text_of(value_of(r, key)) for r in runs}, key=natural_key)
     return ", ".join(held)
@@ -137,10 +143,12 @@ def values_held(runs: Sequence[RunRecord], key: str) -> str:
 def select(
     runs: list[RunRecord], include: Sequence[str] = (), exclude: Sequence[str] = ()
 ) -> list[RunRecord]:
-    """The runs every include matches (includes of one key: any of them) and no exclude does."""
+    """The runs every include matches (includes of one key: any of them) and no exclude does
+    (an exclude of several KEY=VALUE leaves out the runs that match all of them)."""
     includes = [Filter.parse(t) for t in include]
-    excludes = [Filter.parse(t) for t in exclude]
-    for option, filters in (("--include", includes), ("--exclude", excludes)):
+    excludes = [conditions(t) for t in exclude]
+    every_exclude = [f for group in excludes for f in group]
+    for option, filters in (("--include", includes), ("--exclude", every_exclude)):
         for f in filters:
             check_key(f.key, runs, option)
             if not any(f.matches(r) for r in runs):
@@ -155,13 +163,13 @@ def select(
         r
         for r in runs
         if all(any(f.matches(r) for f in group) for group in by_key.values())
-        and not any(f.matches(r) for f in excludes)
+        and not any(all(f.matches(r) for f in group) for group in excludes)
     ]
     if not kept:
         given = " ".join(
-            [*(f"--include {f}" for f in includes), *(f"--exclude {f}" for f in excludes)]
+            [*(f"--include {f}" for f in includes), *(f"--exclude {t}" for t in exclude)]
         )
-        keys = sorted({f.key for f in [*includes, *excludes]})
+        keys = sorted({f.key for f in [*includes, *every_exclude]})
         held = "; ".join(f"{k} values: {values_held(runs, k)}" for k in keys)
         raise ReportInputError(f"{given} leaves no run; {held}")
     return kept
