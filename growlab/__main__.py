@@ -11,12 +11,13 @@ be made) are one line, exit 2 (growlab.cli.exit_status).
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -24,14 +25,17 @@ from growlab import __version__
 from growlab.cli.exit_status import (
     exit_if_incomplete,
     one_line_refusals,
+    refuse,
     run_finished,
     work_started,
 )
+from growlab.cli.log_setup import setup_logging
+from growlab.cli.search_path import show_in_help
 from growlab.config import ReturnMetric, register_configs
 from growlab.engine import stack_session
 from growlab.engine.job import Refused, run_job
 from growlab.engine.outcome import RunOutcome, outcome
-from growlab.engine.progress import log_sweep_count
+from growlab.engine.progress import finished_line, log_sweep_count
 
 log = logging.getLogger("growlab")
 register_configs()
@@ -66,7 +70,7 @@ def main(cfg: DictConfig) -> RunOutcome:
         run_finished("failed")
         return RunOutcome(None, "failed", str(run_dir), metric)
     status = summary.get("status")
-    log.info("run %s finished: %s, test_acc %s", run_dir, status, summary.get("test_acc"))
+    log.info("%s", finished_line(run_dir, summary))
     if sweeping:
         run_finished(str(status))
         log_sweep_count()
@@ -77,24 +81,46 @@ def main(cfg: DictConfig) -> RunOutcome:
 
 def cli() -> None:
     """The `growlab` command: `--version`, then Hydra. GROWLAB_CONFIG_PATH (folders separated
-    by the OS path separator) adds the user's config folders to Hydra's search path. With
-    hydra/sweeper=optuna and no direction given, Optuna optimises return_metric's way."""
+    by the OS path separator) adds the user's config folders to Hydra's search path (a Hydra
+    plugin, so in any argument order and in --help). With hydra/sweeper=optuna and no
+    direction given, Optuna optimises return_metric's way."""
     if sys.argv[1:] in (["--version"], ["-V"]):
         print(f"growlab {__version__}")
         return
     if OPTUNA in sys.argv[1:] and not any(a.startswith(DIRECTION) for a in sys.argv[1:]):
-        # Optuna minimises unless told; return_metric says which way is better.
-        sys.argv.append(DIRECTION + "'${growlab_direction:${return_metric}}'")
-    extra = [p for p in os.environ.get("GROWLAB_CONFIG_PATH", "").split(os.pathsep) if p]
-    given = any(arg.startswith("hydra.searchpath=") for arg in sys.argv[1:])
-    if extra and not given:  # a hydra.searchpath on the command line wins
-        paths = ",".join(f"file://{Path(p).expanduser().absolute()}" for p in extra)
-        sys.argv.append(f"hydra.searchpath=[{paths}]")
+        # Optuna minimises unless told; return_metric says which way is better. Next to the
+        # sweeper's override: argparse takes overrides only as one run of arguments.
+        where = sys.argv.index(OPTUNA) + 1
+        sys.argv.insert(where, DIRECTION + "'${growlab_direction:${return_metric}}'")
+    setup_logging(sys.argv[1:], optuna=OPTUNA in sys.argv[1:])
+    # GROWLAB_CONFIG_PATH itself is read by hydra_plugins/growlab_searchpath (cli/search_path.py).
+    search_path_for_help(sys.argv[1:])
     sys.argv[1:] = strategy_keys_for_sweep(sys.argv[1:])
     with one_line_refusals():
-        main()
+        try:
+            main()
+        except ValueError as exc:  # Hydra's own, before any work: `-m ... --cfg job`
+            if not str(exc).startswith("Only one of --run, --multirun"):
+                raise
+            refuse(f"{exc} (--cfg shows one run's config: give it without -m)")
     if OPTUNA in sys.argv[1:]:  # growlab's own sweeper counts and exits itself
         exit_if_incomplete("optuna")
+
+
+def search_path_for_help(args: list[str]) -> None:
+    """Hydra's --help lists the config groups of the search path it starts with; a
+    `hydra.searchpath=[...]` given with --help is added to it, so the user's options show."""
+    if not any(a in ("--help", "-h") for a in args):
+        return
+    given = [a for a in args if a.startswith("hydra.searchpath=")]
+    if not given:
+        return
+    try:
+        value = OverridesParser.create().parse_overrides(given[-1:])[0].value()
+    except HydraException:
+        return  # Hydra reports the bad override itself
+    if isinstance(value, list):
+        show_in_help([str(entry) for entry in value])
 
 
 def strategy_keys_for_sweep(args: list[str]) -> list[str]:

@@ -222,7 +222,10 @@ def _check_strategy(cfg: Any) -> None:
         # A key the strategy or its operator does not take: Hydra's first line names only the
         # class, the TypeError it wraps names the key.
         cause = exc.__cause__ if isinstance(exc.__cause__, TypeError) else exc
-        raise ConfigError(f"strategy={name} cannot be built: {_reason(cause)}") from None
+        reason = _reason(cause)
+        if reason.startswith("Error locating target"):  # e.g. a user's operator's package
+            reason += " (is its package importable here? e.g. PYTHONPATH=<folder holding it>)"
+        raise ConfigError(f"strategy={name} cannot be built: {reason}") from None
     strategy.check(cfg)
 
 

@@ -158,7 +158,7 @@ def test_a_swept_key_pairs_like_with_like_and_a_tuned_one_is_the_recipe(tmp_path
             write_run(swept, "from-scratch", seed, [(1e9, base + 0.01 * seed)], lr=lr)
             write_run(swept, "grow", seed, [(1e9, base + 0.01 * seed - 0.03)], lr=lr)
     rows = verdict_rows(Sweep(collect(swept)))
-    assert [r["optimizer.lr"] for r in rows] == ["0.001", "0.01"]
+    assert [r["optimizer.lr"] for r in rows] == [0.001, 0.01]  # the values, not their text
     assert all(r["delta_mean"] == pytest.approx(-0.03) and r["n"] == 3 for r in rows)
 
     speed = tmp_path / "speed"  # a knob that changes no result never splits or unpairs runs
@@ -176,7 +176,7 @@ def test_a_swept_key_pairs_like_with_like_and_a_tuned_one_is_the_recipe(tmp_path
             acc = 0.8 + 0.01 * seed + 0.01 * epochs
             write_run(recipe, "grow", seed, [(1e9, acc)], lr=0.01, strategy_keys=keys)
     rows = verdict_rows(Sweep(collect(recipe)))
-    assert [r["strategy.finetune_epochs"] for r in rows] == ["1", "2"]
+    assert [r["strategy.finetune_epochs"] for r in rows] == [1, 2]
     assert [(r["n"], r["unpaired_runs"]) for r in rows] == [(3, 0), (3, 0)]
     assert [r["delta_mean"] for r in rows] == pytest.approx([0.01, 0.02])
 

@@ -22,6 +22,7 @@ from growlab.report import make_report
 from growlab.report.__main__ import main
 from growlab.report.aggregate import Sweep, depth_curves
 from growlab.report.collect import collect
+from growlab.report.formats import mean_pm
 from growlab.report.wandb_report import SPEC_FILE, build_report, publish
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -68,6 +69,9 @@ def test_report_files_from_a_real_sweep(sweep: Path, tmp_path: Path) -> None:
         assert (out / name).is_file(), name
     for name in PLOTS:
         assert (out / name).read_bytes().startswith(PNG)
+    for name in ["verdict", "equal_compute", "stage_help", "results", "runs", "duplicates"]:
+        assert (out / "tables" / f"{name}.csv").is_file()
+        assert "\\bottomrule" in (out / "tables" / f"{name}.tex").read_text()
     rows = read_csv(out / "runs.csv")
     assert len(rows) == len(run_dirs(sweep)) == 8
     for row in rows:
@@ -83,7 +87,7 @@ def test_report_files_from_a_real_sweep(sweep: Path, tmp_path: Path) -> None:
     for strategy in ("freeze-all-but-new", "identity-insert"):
         for depth in (2, 3):
             accs = [read_summary(find_run(sweep, strategy, depth, s))["test_acc"] for s in (0, 1)]
-            cell = f"{statistics.fmean(accs):.4f} ± {statistics.stdev(accs):.4f}"
+            cell = mean_pm(statistics.fmean(accs), statistics.stdev(accs))
             assert f"| {strategy} | {depth} | 2 | 0,1 | {cell} |" in md
     assert "None: every run completed." in md
 

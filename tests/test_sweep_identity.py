@@ -125,15 +125,19 @@ def test_the_fingerprint_covers_operator_defaults_and_user_code(tmp_path, monkey
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [m for m in sys.modules if m.startswith("my_growth")]:
         monkeypatch.delitem(sys.modules, name)
-    config = result_config(user_cfg(["strategy=rezero-insert"]))
+    # identity-insert's YAML has no alpha_init: the user's operator by `_target_` alone.
+    rezero = ["strategy=identity-insert", "strategy.operator._target_=my_growth.ops.ReZeroResidual"]
+    config = result_config(user_cfg(rezero))
     assert config["strategy.operator.alpha_init"] == 0.0  # a default the YAML never wrote
     assert len(config["code.my_growth.ops.ReZeroResidual"]) == 16
-    given = result_config(user_cfg(["strategy=rezero-insert", "+strategy.operator.alpha_init=0"]))
+    given = result_config(user_cfg([*rezero, "+strategy.operator.alpha_init=0"]))
     assert fingerprint(given) == fingerprint(config)  # the default, written out: the same run
+    written = result_config(user_cfg(["strategy=rezero-insert"]))  # its YAML writes it out
+    assert written["strategy.operator.alpha_init"] == 0.0
 
     source = package / "ops.py"
     source.write_text(source.read_text().replace("block.alpha.fill_(", "block.alpha.fill_(0.5 + "))
-    edited = result_config(user_cfg(["strategy=rezero-insert"]))
+    edited = result_config(user_cfg(rezero))
     key = "code.my_growth.ops.ReZeroResidual"
     assert edited[key] != config[key]
     assert fingerprint(edited) != fingerprint(config)
@@ -147,7 +151,8 @@ def test_the_fingerprint_covers_operator_defaults_and_user_code(tmp_path, monkey
 def test_editing_a_user_operator_is_a_new_run_not_an_old_result(tmp_path) -> None:
     package = tmp_path / "pkg"
     shutil.copytree(EXAMPLES / "my_growth", package / "my_growth")
-    env = {**os.environ, "PYTHONPATH": str(package), "WANDB_MODE": "offline"}
+    path = os.pathsep.join(p for p in (str(package), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "WANDB_MODE": "offline"}
     search = f"hydra.searchpath=[file://{EXAMPLES / 'conf'}]"
     run_dir = tmp_path / "run"
     args = [search, "strategy=rezero-insert", "debug=fast", "logger=none", "depth=2"]

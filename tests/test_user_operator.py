@@ -15,7 +15,9 @@ FAST = ["train.epochs_per_stage=2", "depth=3", "logger=none"]
 
 
 def user_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(EXAMPLES), "WANDB_MODE": "offline"}
+    # The user's package first; an existing PYTHONPATH (a growlab checkout) stays after it.
+    path = os.pathsep.join(p for p in (str(EXAMPLES), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, "WANDB_MODE": "offline"}
 
 
 def run_user(args: list[str], cwd) -> subprocess.CompletedProcess:
@@ -31,8 +33,11 @@ def run_user(args: list[str], cwd) -> subprocess.CompletedProcess:
 
 def test_user_strategy_from_a_search_path_preserves_and_replays(tmp_path) -> None:
     run_dir = tmp_path / "run"
+    # BatchNorm and dropout: the example's block is growlab's standard block, which has both.
+    norm = ["model.norm=batch", "model.dropout=0.1"]
     result = run_user(
-        [SEARCHPATH, "strategy=rezero-insert", *FAST, f"hydra.run.dir={run_dir}"], cwd=tmp_path
+        [SEARCHPATH, "strategy=rezero-insert", *norm, *FAST, f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     summary = read_summary(run_dir)
@@ -104,6 +109,7 @@ def test_an_unknown_operator_target_is_refused_by_name(tmp_path) -> None:
     )
     assert result.returncode == 2
     assert "my_growth.ops.Nope" in result.stdout and "Traceback" not in result.stdout
+    assert "is its package importable here? e.g. PYTHONPATH=" in result.stdout
 
 
 def test_user_config_folder_from_the_environment_in_a_sweep(tmp_path) -> None:

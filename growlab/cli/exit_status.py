@@ -18,7 +18,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig
@@ -57,6 +57,12 @@ def _count_line(sweep: str) -> str | None:
         return None
     detail = ", ".join(f"{n} {s}" for s, n in sorted(_statuses.items()) if s != "completed")
     return f"{sweep}: {completed} of {total} runs completed; {total - completed} did not ({detail})"
+
+
+def refuse(line: str) -> NoReturn:
+    """A refusal before any work: one line, exit 2."""
+    _error(f"invalid configuration: {line}")
+    raise SystemExit(EXIT_REFUSED)
 
 
 def _error(line: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,39 @@ from hydra_plugins.growlab_sweeper.run_plan import read_sweep_runs
 
 log = logging.getLogger("growlab")
 FINISHED_STATUSES = ("completed", "failed", "diverged")
+# A decimal number in text; one with more significant digits than a person types is rounded.
+NUMBER = re.compile(r"(?<![\w.])-?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][-+]?\d+)?(?![\w.])")
+TYPED_DIGITS = 6
+
+
+def acc_text(value: float | None) -> str:
+    """An accuracy (or another metric) as printed: 4 decimals. Records keep every digit."""
+    return "None" if value is None else f"{value:.4f}"
+
+
+def param_text(value: float) -> str:
+    """A hyper-parameter drawn by a search (a learning rate) as printed: 3 significant digits."""
+    return f"{value:.3g}"
+
+
+def round_numbers(text: str, metric: bool = False) -> str:
+    """`text` with each number of more than 6 significant digits (a float's full repr, as
+    Optuna's draws print) rounded: to 3 significant digits, or 4 decimals if `metric`."""
+
+    def short(match: re.Match[str]) -> str:
+        number = match.group()
+        mantissa = re.split("[eE]", number)[0].lstrip("-").replace(".", "").lstrip("0")
+        if len(mantissa) <= TYPED_DIGITS:
+            return number
+        return acc_text(float(number)) if metric else param_text(float(number))
+
+    return NUMBER.sub(short, text)
+
+
+def finished_line(run_dir: object, summary: dict[str, Any]) -> str:
+    """The line a run ends with (its summary.json keeps the full test_acc)."""
+    acc = acc_text(summary.get("test_acc"))
+    return f"run {run_dir} finished: {summary.get('status')}, test_acc {acc}"
 
 
 class RunProgress:

@@ -27,6 +27,7 @@ from growlab.engine import replica_logs
 from growlab.engine.deferred_signals import CheckpointGuard
 from growlab.engine.job import fail
 from growlab.engine.loop import StageInputs
+from growlab.engine.progress import finished_line
 from growlab.engine.replica import QuietProgress, Replica, same, unstackable
 from growlab.engine.stack_clock import StackClock
 from growlab.engine.stacked_forward import StackedNet
@@ -69,13 +70,7 @@ class StackedRun:
             summaries = self.run_replicas()
             for replica, summary in zip(self.replicas, summaries, strict=True):
                 # In its own log: the job that trains the stack is only one of them.
-                replica.call(
-                    log.info,
-                    "run %s finished: %s, test_acc %s",
-                    replica.run.run_dir,
-                    summary.get("status"),
-                    summary.get("test_acc"),
-                )
+                replica.call(log.info, "%s", finished_line(replica.run.run_dir, summary))
             return summaries
 
     def wait_for_writes(self) -> None:

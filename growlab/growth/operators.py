@@ -8,7 +8,9 @@ inserts is recorded in the architecture as the operator's own config, so a check
 the block by asking the same operator for a fresh one and loading the saved weights into it.
 
 To add one: subclass `GrowthOperator` (a dataclass whose fields are its config), implement
-`make_block`, and `initialise` if the block needs more than PyTorch's default init.
+`make_block`, and `initialise` if the block needs more than PyTorch's default init. Build the
+block from `standard_block(model)`, the network's own block, so it keeps the model's norm,
+activation and dropout (a hand-written Linear + ReLU silently drops `model.norm=batch`).
 """
 
 from __future__ import annotations
@@ -78,12 +80,24 @@ def width_spec(model: Model) -> BlockSpec:
     return {"type": "block", "op": op, "in": model["width"], "out": model["width"]}
 
 
+def standard_block(model: Model, residual: bool = False) -> Block:
+    """A fresh hidden block like the network's own, at its width: op (Linear, or the CNN's
+    Conv1d/Conv2d) -> the model's norm (model.norm) -> its activation -> its dropout, with
+    PyTorch's initialisation. `residual`: activation(x + norm(op(x))). Every built-in depth
+    operator builds on it; a user's operator should too, alone or as a branch of its own
+    module, so the grown block normalises and drops out like the others."""
+    spec = width_spec(model)
+    if residual:
+        spec["residual"] = True
+    return Block(spec, dict(model))
+
+
 @dataclass
 class RandomBlock(GrowthOperator):
     """A block as PyTorch initialises it: the function changes at insertion."""
 
     def make_block(self, model: Model) -> nn.Module:
-        return Block(width_spec(model), dict(model))
+        return standard_block(model)
 
 
 @dataclass
@@ -100,9 +114,7 @@ class IdentityBlock(GrowthOperator):
     activations: ClassVar[tuple[str, ...] | None] = ("relu",)
 
     def make_block(self, model: Model) -> nn.Module:
-        spec = width_spec(model)
-        spec["residual"] = Norm(model["norm"]) is Norm.layer
-        return Block(spec, dict(model))
+        return standard_block(model, residual=Norm(model["norm"]) is Norm.layer)
 
     def initialise(self, block: nn.Module, model: Model) -> None:
         assert isinstance(block, Block)

@@ -1,27 +1,40 @@
-"""Comparison report for a sweep:
-`python -m growlab.report SWEEP_DIR [--out DIR] [--baseline from-scratch] [--wandb]`.
+"""Comparison report over one or several sweep folders:
+`python -m growlab.report SWEEP_DIR [SWEEP_DIR ...] [--out DIR] [--baseline from-scratch]
+[--include KEY=VALUE] [--exclude KEY=VALUE] [--pair-on KEYS] [--wandb]`.
 
-Reads only the output contract of every run directory under SWEEP_DIR and writes runs.csv,
-report.md, a self-contained report.html, report.json (every table as a list of rows with named
-fields) and PNG plots (into SWEEP_DIR, or --out).
+Reads only the output contract of every run directory under the folders (a run found in two
+folders, by its config fingerprint, counts once) and writes runs.csv, report.md, a
+self-contained report.html, report.json (every table as a list of rows with named, numeric
+fields), tables/<name>.csv and tables/<name>.tex (booktabs) and PNG plots (into SWEEP_DIR, or
+--out, which several folders need). Input it refuses raises ReportInputError before anything
+is written.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from growlab.report.aggregate import Sweep
 from growlab.report.baseline import DEFAULT_BASELINE
-from growlab.report.collect import MARKERS, collect, deduplicate
+from growlab.report.collect import deduplicate
 from growlab.report.comparison_tables import compute_table, stage_help_table, verdict_table
 from growlab.report.compute_plot import FILE as COMPUTE_PLOT
 from growlab.report.compute_plot import equal_compute
+from growlab.report.export import write_tables
 from growlab.report.plots import draw_all, save
 from growlab.report.render import markdown, page, table_md
 from growlab.report.run_page import PAGE, RunPage, make_run_page
+from growlab.report.select import (
+    ReportInputError,
+    collect_sweeps,
+    is_run_dir,
+    parse_pair_on,
+    select,
+)
 from growlab.report.tables import (
     Table,
     best_line,
@@ -35,12 +48,14 @@ from growlab.report.tables import (
     write_runs_csv,
 )
 
-__all__ = ["ReportFiles", "RunPage", "is_run_dir", "make_report", "make_run_page"]
-
-
-def is_run_dir(path: Path) -> bool:
-    """A run directory holds the output contract itself (a sweep holds run directories)."""
-    return any((Path(path) / marker).exists() for marker in MARKERS)
+__all__ = [
+    "ReportFiles",
+    "ReportInputError",
+    "RunPage",
+    "is_run_dir",
+    "make_report",
+    "make_run_page",
+]
 
 
 @dataclass
@@ -53,63 +68,102 @@ class ReportFiles:
     plots: list[Path]
     sweep: Sweep
     messages: list[str] = field(default_factory=list)
+    tables: list[Path] = field(default_factory=list)  # tables/<name>.csv and .tex
 
 
 def make_report(
-    sweep_dir: Path,
+    sweep_dirs: Path | Sequence[Path],
     out_dir: Path | None = None,
     wandb: bool = False,
     baseline: str = DEFAULT_BASELINE,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    pair_on: str | None = None,
+    before_writing: Callable[[], object] | None = None,
 ) -> ReportFiles:
-    sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"sweep directory {sweep_dir} does not exist")
-    out_dir = Path(out_dir) if out_dir is not None else sweep_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sweep = Sweep(*deduplicate(collect(sweep_dir)))
-    if not sweep.runs:
-        raise FileNotFoundError(
-            f"no run directories under {sweep_dir} (a run directory holds summary.json, "
-            "metrics.jsonl or .hydra/)"
+    """The report; `before_writing` runs once every input is accepted (the run pages that
+    the runs table then links to)."""
+    if isinstance(sweep_dirs, str | Path):
+        folders = [Path(sweep_dirs)]
+    else:
+        folders = [Path(f) for f in sweep_dirs]
+    if not folders:
+        raise ReportInputError("no sweep folder given")
+    if len(folders) > 1 and out_dir is None:
+        raise ReportInputError(
+            f"{len(folders)} sweep folders need --out DIR (one report for all of them)"
         )
-
-    runs_csv = out_dir / "runs.csv"
-    write_runs_csv(sweep, runs_csv)
-    plots = draw_all(sweep, out_dir)
-    plots.insert(2, save(equal_compute(sweep, baseline), out_dir / COMPUTE_PLOT))
-    verdict = verdict_table(sweep, baseline)
+    if len(folders) > 1 and wandb:
+        raise ReportInputError("--wandb builds a W&B report over one sweep folder; give one")
+    runs = collect_sweeps(folders)
+    pairing = parse_pair_on(pair_on, runs)
+    sweep = Sweep(*deduplicate(select(runs, include, exclude)))
+    out_dir = Path(out_dir) if out_dir is not None else folders[0]
     tables = [
-        verdict,
-        compute_table(sweep, baseline),
+        verdict_table(sweep, baseline, pairing),
+        compute_table(sweep, baseline, pairing),
         stage_help_table(sweep),
         group_table(sweep),
         depth_table(sweep),
-        link_run_pages(problem_table(sweep), sweep.problems, out_dir, PAGE),
-        link_run_pages(runs_table(sweep), sweep.runs, out_dir, PAGE),
+        problem_table(sweep),
+        runs_table(sweep),
         duplicate_table(sweep),
     ]
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary_counts(sweep).items()))
-    fixed = ", ".join(f"{k} {v}" for k, v in sweep.fixed().items())
-    intro = [
-        f"Sweep `{sweep_dir.resolve()}`: {len(sweep.runs)} runs ({counts})"
-        + duplicates_clause(sweep)
-        + ".",
-        f"Every run: {fixed}." if fixed else "",
-        best_line(sweep) or "No completed run to compare.",
-    ]
-    title = f"growlab report: {sweep_dir.resolve().name}"
+    # Nothing refused past this point: write.
+    if before_writing is not None:
+        before_writing()
+    link_run_pages(tables[5], sweep.problems, out_dir, PAGE)
+    link_run_pages(tables[6], sweep.runs, out_dir, PAGE)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs_csv = out_dir / "runs.csv"
+    write_runs_csv(sweep, runs_csv)
+    plots = draw_all(sweep, out_dir)
+    plots.insert(2, save(equal_compute(sweep, baseline, pairing), out_dir / COMPUTE_PLOT))
+    table_files = write_tables(tables, out_dir)
+    intro = intro_lines(folders, sweep, include, exclude, pairing)
+    names = " + ".join(f.resolve().name for f in folders)
+    title = f"growlab report: {names}"
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     md_path.write_text(markdown(title, intro, tables, plots))
     html_path.write_text(page(title, [line.replace("`", "") for line in intro], tables, plots))
     json_path = out_dir / "report.json"
-    json_path.write_text(json.dumps(report_json(title, intro, baseline, tables, plots), indent=1))
+    content = report_json(title, intro, baseline, tables, plots)
+    content |= {
+        "sweeps": [str(f.resolve()) for f in folders],
+        "include": list(include),
+        "exclude": list(exclude),
+        "pair_on": pairing,
+    }
+    json_path.write_text(json.dumps(content, indent=1))
     files = ReportFiles(out_dir, runs_csv, md_path, html_path, json_path, plots, sweep)
+    files.tables = table_files
     if wandb:
         from growlab.report.wandb_report import publish
 
         summary_md = "\n".join([*intro, "", *(table_md(t) for t in tables[:4])])
-        files.messages.append(publish(sweep, sweep_dir, out_dir, summary_md))
+        files.messages.append(publish(sweep, folders[0], out_dir, summary_md))
     return files
+
+
+def intro_lines(
+    folders: list[Path],
+    sweep: Sweep,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    pairing: list[str] | None,
+) -> list[str]:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary_counts(sweep).items()))
+    fixed = ", ".join(f"{k} {v}" for k, v in sweep.fixed().items())
+    where = ", ".join(f"`{f.resolve()}`" for f in folders)
+    label = "Sweep" if len(folders) == 1 else "Sweeps"
+    chosen = [*(f"--include {t}" for t in include), *(f"--exclude {t}" for t in exclude)]
+    return [
+        f"{label} {where}: {len(sweep.runs)} runs ({counts})" + duplicates_clause(sweep) + ".",
+        f"Runs chosen by {' '.join(chosen)}." if chosen else "",
+        f"Pairs with the baseline share {', '.join(pairing)} (--pair-on)." if pairing else "",
+        f"Every run: {fixed}." if fixed else "",
+        best_line(sweep) or "No completed run to compare.",
+    ]
 
 
 def duplicates_clause(sweep: Sweep) -> str:
@@ -127,6 +181,9 @@ def report_json(
         "title": title,
         "intro": [line for line in intro if line],
         "baseline": baseline,
-        "tables": [{"title": t.title, "note": t.note, "rows": t.as_records()} for t in tables],
+        "tables": [
+            {"name": t.name, "title": t.title, "note": t.note, "rows": t.as_records()}
+            for t in tables
+        ],
         "plots": [p.name for p in plots],
     }

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from growlab.report.collect import Duplicate, RunRecord, is_number, varying_keys
+from growlab.report.formats import mean_pm
 
 
 @dataclass
@@ -29,16 +30,8 @@ class Stat:
         return cls(statistics.fmean(values), std, len(values))
 
     def fmt(self, digits: int = 4) -> str:
-        if self.std is None:
-            return num(self.mean, digits)
-        return f"{num(self.mean, digits)} ± {num(self.std, digits)}"
-
-
-def num(value: float, digits: int = 4) -> str:
-    """Fixed point for ordinary numbers, scientific for very large or very small ones."""
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        return f"{value:.{max(digits - 1, 1)}e}"
-    return f"{value:.{digits}f}"
+        """Mean ± std rounded to what the std justifies (`digits` decimals without a std)."""
+        return mean_pm(self.mean, self.std, digits)
 
 
 LineKey = tuple[str, ...]
@@ -64,6 +57,15 @@ class Sweep:
     def line_key(self, run: RunRecord) -> LineKey:
         values = {"model": run.model, "data": run.data, "strategy": run.strategy}
         return tuple(str(values.get(d, run.config.get(d))) for d in self.line_dims)
+
+    def line_fields(self, key: LineKey) -> dict[str, Any]:
+        """A line's dimensions with the values its runs hold (numbers stay numbers), for
+        report.json and the tables' CSV files."""
+        run = next((r for r in self.ok if self.line_key(r) == key), None)
+        if run is None:
+            return dict(zip(self.line_dims, key, strict=True))
+        values = {"model": run.model, "data": run.data, "strategy": run.strategy}
+        return {d: values[d] if d in values else run.config.get(d) for d in self.line_dims}
 
     def line_label(self, key: LineKey) -> str:
         parts = []

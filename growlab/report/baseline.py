@@ -14,6 +14,7 @@ from typing import Any
 
 from growlab.report.aggregate import LineKey, Sweep
 from growlab.report.collect import RunRecord, is_number
+from growlab.report.select import ReportInputError, value_of
 from growlab.report.stats import Paired, acc_within_budget, flops_to_reach, holm, paired, verdict
 
 DEFAULT_BASELINE = "from-scratch"
@@ -39,16 +40,54 @@ def shared_keys(sweep: Sweep) -> list[str]:
     return out
 
 
-def pair_key(run: RunRecord, keys: list[str]) -> str:
-    """Everything a run shares with its baseline partner: all but the strategy's recipe."""
+def pair_key(run: RunRecord, keys: list[str], pair_on: list[str] | None = None) -> str:
+    """Everything a run shares with its baseline partner: all but the strategy's recipe, or,
+    with `pair_on`, those keys (within the run's model and data set, never across them)."""
+    if pair_on is not None:
+        chosen = {k: value_of(run, k) for k in pair_on}
+        return json.dumps([run.model, run.data, chosen], sort_keys=True, default=str)
     swept = {k: run.config.get(k) for k in keys}
     return json.dumps(
         [run.model, run.data, run.depth, run.seed, swept], sort_keys=True, default=str
     )
 
 
+def pairing_keys(sweep: Sweep, pair_on: list[str] | None = None) -> list[str]:
+    """The keys a pair shares, for the tables' notes."""
+    if pair_on is not None:
+        return ["model", "data", *pair_on]
+    return ["model", "data", "depth", "seed", *shared_keys(sweep)]
+
+
+def partners_of(
+    sweep: Sweep, baseline: str, pair_on: list[str] | None = None
+) -> dict[str, RunRecord]:
+    """The baseline's runs by pair key; with `pair_on`, two baseline runs with one key are
+    refused (which of them a run pairs with would be a guess)."""
+    keys = shared_keys(sweep)
+    partners: dict[str, RunRecord] = {}
+    for run in sweep.ok:
+        if run.strategy != baseline:
+            continue
+        key = pair_key(run, keys, pair_on)
+        if pair_on is not None and key in partners:
+            other = partners[key]
+            differ = sorted(
+                k
+                for k in set(run.config) | set(other.config)
+                if run.config.get(k) != other.config.get(k)
+            )
+            raise ReportInputError(
+                f"--pair-on {','.join(pair_on)}: baseline runs {other.name} and {run.name} "
+                f"would both pair with the same runs; add a key that tells them apart"
+                + (f" (they differ in {', '.join(differ[:5])})" if differ else "")
+            )
+        partners[key] = run
+    return partners
+
+
 def line_fields(sweep: Sweep, key: LineKey) -> dict[str, Any]:
-    return dict(zip(sweep.line_dims, key, strict=True))
+    return sweep.line_fields(key)
 
 
 def context(sweep: Sweep, key: LineKey) -> LineKey:
@@ -58,18 +97,20 @@ def context(sweep: Sweep, key: LineKey) -> LineKey:
 
 
 def pairs_by_group(
-    sweep: Sweep, baseline: str
+    sweep: Sweep, baseline: str, pair_on: list[str] | None = None
 ) -> tuple[dict[tuple[LineKey, int], list[Pair]], dict[tuple[LineKey, int], int]]:
     """Per (line, depth) of every other strategy: its runs paired with the baseline's, and how
     many of its runs found no baseline partner."""
     keys = shared_keys(sweep)
-    partners = {pair_key(r, keys): r for r in sweep.ok if r.strategy == baseline}
+    partners = partners_of(sweep, baseline, pair_on)
     pairs: dict[tuple[LineKey, int], list[Pair]] = {}
     unpaired: dict[tuple[LineKey, int], int] = {}
     for (key, depth), runs in sorted(sweep.groups().items()):
         if runs[0].strategy == baseline:
             continue
-        found = [Pair(r, partners[k]) for r in runs if (k := pair_key(r, keys)) in partners]
+        found = [
+            Pair(r, partners[k]) for r in runs if (k := pair_key(r, keys, pair_on)) in partners
+        ]
         pairs[(key, depth)] = found
         unpaired[(key, depth)] = len(runs) - len(found)
     return pairs, unpaired
@@ -96,10 +137,12 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def verdict_rows(sweep: Sweep, baseline: str = DEFAULT_BASELINE) -> list[dict[str, Any]]:
+def verdict_rows(
+    sweep: Sweep, baseline: str = DEFAULT_BASELINE, pair_on: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Per strategy × depth: paired Δ final test accuracy vs the baseline, its 95% t interval,
     the paired t-test p-value, Holm's adjustment over every row, and a verdict."""
-    pairs, unpaired = pairs_by_group(sweep, baseline)
+    pairs, unpaired = pairs_by_group(sweep, baseline, pair_on)
     rows, results = [], []
     for (key, depth), found in pairs.items():
         deltas = [p.run.summary["test_acc"] - p.baseline.summary["test_acc"] for p in found]
@@ -137,14 +180,18 @@ def budget(run: RunRecord) -> float | None:
     return points[-1][0] if points else None
 
 
-def compute_rows(sweep: Sweep, baseline: str = DEFAULT_BASELINE) -> list[dict[str, Any]]:
+def compute_rows(
+    sweep: Sweep, baseline: str = DEFAULT_BASELINE, pair_on: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Per strategy × depth, against the paired baseline run's final budget B and accuracy A:
-    the accuracy reached within B FLOPs (Δ vs A with its interval) and the FLOPs needed to
-    reach A, as a fraction of B (over the seeds that reach it)."""
-    pairs, _ = pairs_by_group(sweep, baseline)
+    the accuracy reached within B FLOPs (Δ vs A with its interval), the FLOPs needed to reach
+    A as a fraction of B (over the seeds that reach it), and the baseline's accuracy at the
+    strategy's own final budget."""
+    pairs, _ = pairs_by_group(sweep, baseline, pair_on)
     rows = []
     for (key, depth), found in pairs.items():
-        deltas, accs, own, reach, reached = [], [], [], [], 0
+        deltas, accs, own, reach, finals, base_at_own = [], [], [], [], [], []
+        reached = 0
         for pair in found:
             b_curve, s_curve = curve(pair.baseline), curve(pair.run)
             if not b_curve or not s_curve:
@@ -155,6 +202,10 @@ def compute_rows(sweep: Sweep, baseline: str = DEFAULT_BASELINE) -> list[dict[st
                 accs.append(acc)
                 deltas.append(acc - b_acc)
             own.append(s_curve[-1][0] / b_flops)
+            at_own = acc_within_budget(b_curve, s_curve[-1][0])
+            if at_own is not None:  # None: the run ended before the baseline's first stage
+                finals.append(s_curve[-1][1])
+                base_at_own.append(at_own)
             needed = flops_to_reach(s_curve, b_acc)
             if needed is not None:
                 reached += 1
@@ -171,6 +222,8 @@ def compute_rows(sweep: Sweep, baseline: str = DEFAULT_BASELINE) -> list[dict[st
                 "n": n,
                 "reached_baseline_acc": reached,
                 "flops_to_baseline_acc_ratio": _mean(reach) if reached else None,
+                "final_test_acc": _mean(finals),
+                "baseline_acc_at_own_budget": _mean(base_at_own),
             }
         )
     return rows

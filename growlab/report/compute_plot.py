@@ -19,13 +19,13 @@ from growlab.report.plots import _empty, styles  # noqa: E402
 FILE = "equal_compute.png"
 
 
-def equal_compute(sweep: Sweep, baseline: str) -> Figure:
+def equal_compute(sweep: Sweep, baseline: str, pair_on: list[str] | None = None) -> Figure:
     """One panel per final depth (and data set / model / swept key): mean curves over seeds,
     the baseline's budget B (vertical) and accuracy A (horizontal); a star marks each
     strategy's accuracy within B, a triangle the FLOPs at which it reaches A."""
     style = styles(sweep)
     rows = {(context(sweep, _key(sweep, r)), r["depth"], r["strategy"]): r for r in
-            compute_rows(sweep, baseline)}  # fmt: skip
+            compute_rows(sweep, baseline, pair_on)}  # fmt: skip
     panels: dict[tuple[Any, int], dict[tuple[str, ...], Any]] = {}
     for depth, lines in flops_curves(sweep).items():
         for key, points in lines.items():

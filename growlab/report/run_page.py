@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from growlab.report.aggregate import num
+from growlab.report.formats import num
 from growlab.report.render import markdown, page
 from growlab.report.run_data import RunData, load_run_data
 from growlab.report.run_plots import draw_run

@@ -15,9 +15,9 @@ from growlab.report.aggregate import (
     helped,
     max_preservation_error,
     mean_shock,
-    num,
 )
 from growlab.report.collect import RunRecord, is_number
+from growlab.report.formats import num
 
 RUN_COLUMNS = [
     "run", "status", "strategy", "operator", "model", "data", "depth", "width", "seed", "test_acc",
@@ -33,6 +33,7 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     note: str = ""
+    name: str = ""  # file stem of its CSV and LaTeX copies (tables/<name>.csv, .tex)
     # row index -> where the row's first cell links (a run's own page)
     links: dict[int, str] = field(default_factory=dict)
     # The rows as named, unformatted fields for report.json (None: the formatted cells).
@@ -108,72 +109,112 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def stat_fields(name: str, stat: Stat | None) -> dict[str, Any]:
+    """A mean and its std as separate numbers (None when absent)."""
+    return {
+        f"{name}_mean": None if stat is None else stat.mean,
+        f"{name}_std": None if stat is None else stat.std,
+    }
+
+
 def group_table(sweep: Sweep) -> Table:
     headers = [
         *sweep.line_dims, "depth", "n", "seeds", "test acc", "best test acc", "train FLOPs",
         "wall s", "stages helped", "max pres. err", "shock (Δacc)",
     ]  # fmt: skip
-    rows = []
+    rows, records = [], []
     for (key, depth), runs in sorted(sweep.groups().items()):
         n_helped = sum(helped(r)[0] for r in runs)
         n_judged = sum(helped(r)[1] for r in runs)
         errors = [e for r in runs if (e := max_preservation_error(r)) is not None]
+        stats = {
+            "test_acc": Stat.of([r.summary["test_acc"] for r in runs]),
+            "best_test_acc": Stat.of([r.summary.get("best_test_acc") for r in runs]),
+            "train_flops": Stat.of([r.summary.get("train_flops") for r in runs]),
+            "wall_s": Stat.of([r.summary.get("wall_s") for r in runs]),
+            "shock_acc": Stat.of([mean_shock(r) for r in runs]),
+        }
+        record: dict[str, Any] = sweep.line_fields(key)
+        record |= {"depth": depth, "n": len(runs), "seeds": [r.seed for r in runs]}
+        for name, stat in stats.items():
+            record |= stat_fields(name, stat)
+        record |= {"stages_helped": n_helped, "stages_judged": n_judged}
+        record["max_preservation_error"] = max(errors) if errors else None
+        records.append(record)
         rows.append(
             [
                 *key,
                 str(depth),
                 str(len(runs)),
                 ",".join(str(r.seed) for r in runs),
-                fmt(Stat.of([r.summary["test_acc"] for r in runs])),
-                fmt(Stat.of([r.summary.get("best_test_acc") for r in runs])),
-                fmt(Stat.of([r.summary.get("train_flops") for r in runs]), 3),
-                fmt(Stat.of([r.summary.get("wall_s") for r in runs]), 1),
+                fmt(stats["test_acc"]),
+                fmt(stats["best_test_acc"]),
+                fmt(stats["train_flops"], 3),
+                fmt(stats["wall_s"], 1),
                 f"{n_helped}/{n_judged}" if n_judged else "—",
                 f"{max(errors):.1e}" if errors else "—",
-                fmt(Stat.of([mean_shock(r) for r in runs]), 3),
+                fmt(stats["shock_acc"], 3),
             ]
         )
-    note = "Completed runs only, mean ± std over seeds (std needs n ≥ 2)."
-    return Table("Final results by strategy × depth", headers, rows, note)
+    note = (
+        "Completed runs only, mean ± std over seeds (std needs n ≥ 2), each mean rounded to "
+        "the std's second significant digit."
+    )
+    title = "Final results by strategy × depth"
+    return Table(title, headers, rows, note, "results", records=records)
 
 
 def depth_table(sweep: Sweep) -> Table:
     curves = depth_curves(sweep)
     depths = sorted({d for curve in curves.values() for d in curve})
     headers = [*sweep.line_dims, *(f"d={d}" for d in depths)]
-    rows = []
+    rows, records = [], []
     for key, curve in curves.items():
         cells = [f"{curve[d].fmt(3)} (n={curve[d].n})" if d in curve else "—" for d in depths]
         rows.append([*key, *cells])
+        for d, stat in curve.items():
+            record: dict[str, Any] = sweep.line_fields(key)
+            records.append(record | {"depth": d, "n": stat.n, **stat_fields("test_acc", stat)})
     note = (
         "Test accuracy after the last stage at each depth (growth runs contribute every depth "
         "they grew through; each seed counts once per depth)."
     )
-    return Table("Test accuracy vs depth", headers, rows, note)
+    return Table("Test accuracy vs depth", headers, rows, note, "depth", records=records)
 
 
 def problem_table(sweep: Sweep) -> Table:
     headers = ["run", "status", "strategy", "depth", "seed", "stages done", "error"]
-    rows = [
-        [
-            r.name,
-            r.status,
-            r.strategy,
-            fmt(r.depth),
-            fmt(r.seed),
-            str(len(r.stages)),
-            (r.error or "").splitlines()[0][:200] if r.error else "—",
-        ]  # fmt: skip
+    records = [
+        {
+            "run": r.name,
+            "status": r.status,
+            "strategy": r.strategy,
+            "depth": r.depth,
+            "seed": r.seed,
+            "stages_done": len(r.stages),
+            "error": (r.error or "").splitlines()[0][:200] if r.error else None,
+        }
         for r in sweep.problems
     ]
+    rows = [[fmt(v) for v in record.values()] for record in records]
     note = "Listed, never averaged." if rows else "None: every run completed."
-    return Table("Failed, diverged or incomplete runs", headers, rows, note)
+    return Table("Failed, diverged or incomplete runs", headers, rows, note, "problems",
+                 records=records)  # fmt: skip
 
 
 def runs_table(sweep: Sweep) -> Table:
     headers = [
         "run", "status", "strategy", "depth", "seed", "test acc", "best test acc", "wall s",
         "stacked",
+    ]  # fmt: skip
+    records = [
+        {
+            "run": r.name, "status": r.status, "strategy": r.strategy, "depth": r.depth,
+            "seed": r.seed, "test_acc": r.summary.get("test_acc"),
+            "best_test_acc": r.summary.get("best_test_acc"), "wall_s": r.summary.get("wall_s"),
+            "stack_size": r.summary.get("stack_size"),
+        }
+        for r in sweep.runs
     ]  # fmt: skip
     rows = [
         [r.name, r.status, r.strategy, fmt(r.depth), fmt(r.seed),
@@ -186,7 +227,7 @@ def runs_table(sweep: Sweep) -> Table:
         "Stacked: trained with this many seeds as one stack; its wall s is its share of the "
         "stack's."
     )
-    return Table("Runs", headers, rows, note)
+    return Table("Runs", headers, rows, note, "runs", records=records)
 
 
 def stacked(run: RunRecord) -> str:
@@ -196,13 +237,18 @@ def stacked(run: RunRecord) -> str:
 
 def duplicate_table(sweep: Sweep) -> Table:
     headers = ["run", "status", "same run as", "config fingerprint"]
-    rows = [[d.run.name, d.run.status, d.same_as.name, d.fingerprint] for d in sweep.duplicates]
+    records = [
+        {"run": d.run.name, "status": d.run.status, "same_as": d.same_as.name,
+         "config_fingerprint": d.fingerprint}
+        for d in sweep.duplicates
+    ]  # fmt: skip
+    rows = [[str(v) for v in record.values()] for record in records]
     note = (
         "Folders holding a run already counted (the same config fingerprint): never averaged."
         if rows
         else "None: every folder holds a different run."
     )
-    return Table("Duplicate runs", headers, rows, note)
+    return Table("Duplicate runs", headers, rows, note, "duplicates", records=records)
 
 
 def link_run_pages(table: Table, runs: list[RunRecord], out_dir: Path, page: str) -> Table:
