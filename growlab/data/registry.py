@@ -106,8 +106,11 @@ def find_dataset(name: Any, module: Any = None) -> DataSet:
             importlib.import_module(str(module))
         except Exception as exc:  # noqa: BLE001 - any import failure is the same refusal
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            hint = ""
+            if isinstance(exc, ModuleNotFoundError):
+                hint = "; is its package importable here? e.g. PYTHONPATH=<folder holding it>"
             raise ConfigError(
-                f"data.module={module} cannot be imported ({type(exc).__name__}: {reason})"
+                f"data.module={module} cannot be imported ({type(exc).__name__}: {reason}){hint}"
             ) from None
     dataset = _REGISTRY.get(str(name))
     if dataset is None:
