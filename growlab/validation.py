@@ -21,21 +21,19 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from growlab.config import ConfigError, DatasetName, ModelKind
-from growlab.data import require_data
+from growlab.config import ConfigError, ModelKind
+from growlab.data import DataKind, data_config, registered, require_data
 from growlab.engine.optim import optimizer_factory
 from growlab.growth.strategies import build_strategy
 from growlab.growth.triggers import build_trigger
 
-IMAGE_DATASETS = {
-    DatasetName.digits,
-    DatasetName.fashion_mnist,
-    DatasetName.cifar10,
-    DatasetName.mnist,
-    DatasetName.flowers102,
+# The kinds of data each model takes (1-D signals: a CNN with Conv1d blocks); the data set's
+# registration says its kind (growlab.data.registry).
+MODEL_TAKES: dict[ModelKind, tuple[DataKind, ...]] = {
+    ModelKind.mlp: tuple(DataKind),
+    ModelKind.cnn: (DataKind.image, DataKind.signal),
+    ModelKind.backbone: (DataKind.image,),
 }
-# 1-D signals: an MLP, or a CNN with Conv1d blocks.
-SIGNAL_DATASETS = {DatasetName.mnist1d}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -233,13 +231,13 @@ def _check_strategy(cfg: Any) -> None:
 
 def _check_combinations(cfg: Any) -> None:
     model = ModelKind(cfg.model.name)
-    data = DatasetName(cfg.data.name)
-    allowed = IMAGE_DATASETS | SIGNAL_DATASETS if model is ModelKind.cnn else IMAGE_DATASETS
-    if model is not ModelKind.mlp and data not in allowed:
-        kind = "image or 1-D signal" if model is ModelKind.cnn else "image"
-        valid = ", ".join(sorted(d.value for d in allowed))
+    dataset, _ = data_config(cfg.data)  # an unknown name, key or type is refused here
+    takes = MODEL_TAKES[model]
+    if dataset.kind not in takes:
+        kinds = " or ".join(k.words for k in takes)
         raise ConfigError(
-            f"model={model.value} needs {kind} data, got data={data.value}; valid choices: {valid}"
+            f"model={model.value} needs {kinds} data, got data={dataset.name} "
+            f"({dataset.kind.words} data); valid choices: {', '.join(registered(takes))}"
         )
     if model is ModelKind.backbone:
         _check_backbone(str(cfg.model.backbone))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from growlab.data import FASHION_MNIST_DIR
+from growlab.data.sets.fashion_mnist import FASHION_MNIST_DIR
 from growlab.engine.files import umask_mode
 
 LOAD = """

@@ -47,7 +47,7 @@ def test_splits_are_deterministic() -> None:
 
 def test_missing_fashion_mnist_says_how_to_install(monkeypatch, tmp_path) -> None:
     from growlab.config import ConfigError
-    from growlab.data import builtin as data_module
+    from growlab.data.sets import fashion_mnist as data_module
 
     monkeypatch.setattr(data_module, "FASHION_MNIST_DIR", tmp_path)
     with pytest.raises(ConfigError, match="apt-get install dataset-fashion-mnist"):

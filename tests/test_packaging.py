@@ -61,6 +61,7 @@ def test_wheel_and_sdist_carry_the_configs_and_the_sweeper(dist: Path) -> None:
         "growlab/conf/hydra/launcher/slurm.yaml",
         "hydra_plugins/growlab_sweeper/growlab_sweeper.py",
         "hydra_plugins/growlab_searchpath/growlab_searchpath.py",  # GROWLAB_CONFIG_PATH
+        "growlab/data/sets/scikit_learn.py",  # the built-in data sets register themselves
     ):
         assert name in wheel, name
     with tarfile.open(next(dist.glob("*.tar.gz"))) as archive:

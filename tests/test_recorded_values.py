@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from conftest import FAST, compose_cfg, read_summary, run_in_process
 
-from growlab.data import load_data
+from growlab.data import load_arrays, load_data
 from growlab.engine import state
 from growlab.engine.records import read_metrics, write_summary
 from growlab.engine.run_dir import fingerprint, result_config
@@ -139,10 +139,7 @@ def test_train_validation_and_test_rows_are_disjoint_and_add_up(
     name: str, train_and_val: int | None, test: int | None
 ) -> None:
     cfg = compose_cfg([f"data={name}"]).data
-    from growlab.config import DatasetName
-    from growlab.data.builtin import LOADERS
-
-    raw_train, _, raw_test, _ = LOADERS[DatasetName(name)](cfg)
+    raw_train, _, raw_test, _ = load_arrays(cfg)
     splits = load_data(cfg)
     if train_and_val is None:  # digits' own train/test split is checked as a whole below
         train_and_val = len(raw_train)

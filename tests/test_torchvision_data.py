@@ -29,8 +29,8 @@ from omegaconf import DictConfig
 from PIL import Image
 from torchvision import datasets
 
-from growlab.config import ConfigError, DatasetName
-from growlab.data import _loader, load_data, tensor_cache
+from growlab.config import ConfigError
+from growlab.data import load_arrays, load_data, tensor_cache
 from growlab.data.torchvision_data import resolve_root
 
 
@@ -66,7 +66,7 @@ def data_cfg(name: str, *overrides: str) -> DictConfig:
 def _raw(name: str, root: Path, *overrides: str) -> tuple[np.ndarray, ...]:
     """The loader's output before growlab.data normalises it: pixels in [0, 1]."""
     cfg = data_cfg(name, f"data.root={root}", *overrides)
-    return _loader(DatasetName(name))(cfg)
+    return load_arrays(cfg)
 
 
 # --- CIFAR-10: Python 2 pickles, as in cifar-10-python.tar.gz --------------------------------

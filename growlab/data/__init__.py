@@ -1,29 +1,61 @@
-"""Datasets as in-memory tensors: one `load_data(cfg.data)` for every data set growlab knows."""
+"""Data sets as in-memory tensors: one `load_data(cfg.data)` for every registered data set.
+
+Each data set registers itself by name where it is defined (growlab.data.registry); the
+built-in ones are the modules of growlab.data.sets, a user's own are found through
+`data.module`.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 from omegaconf import OmegaConf
 
-from growlab.config import DatasetName
-from growlab.data import builtin, torchvision_data
-from growlab.data.builtin import FASHION_MNIST_DIR
+from growlab.config import ConfigError
+from growlab.data import sets as _builtin_sets  # noqa: F401 - registers the built-in data sets
+from growlab.data.registry import (
+    Arrays,
+    DataKind,
+    DataSet,
+    data_config,
+    find_dataset,
+    register_dataset,
+    registered,
+)
 from growlab.data.splits import DataSplits, finish
 
-__all__ = ["FASHION_MNIST_DIR", "DataSplits", "load_data", "require_data"]
+__all__ = [
+    "Arrays",
+    "DataKind",
+    "DataSet",
+    "DataSplits",
+    "data_config",
+    "find_dataset",
+    "load_arrays",
+    "load_data",
+    "register_dataset",
+    "registered",
+    "require_data",
+]
 
 
-def _loader(name: DatasetName) -> Callable[[Any], tuple[np.ndarray, ...]]:
-    if name in builtin.LOADERS:
-        return builtin.LOADERS[name]
-    # CIFAR-10, MNIST and Flowers102 come through torchvision's dataset classes.
-    return torchvision_data.LOADERS[name]
+def load_arrays(cfg: Any) -> Arrays:
+    """The data set's (x_train, y_train, x_test, y_test) as its loader gives them, checked
+    against the kind of input it declares."""
+    return _checked_arrays(*data_config(cfg))
+
+
+def _checked_arrays(dataset: DataSet, typed: Any) -> Arrays:
+    arrays = dataset.load(typed)
+    for part, x in (("x_train", arrays[0]), ("x_test", arrays[2])):
+        if not dataset.kind.fits(x):
+            raise ConfigError(
+                f"data={dataset.name} is registered as {dataset.kind.words} data, but its "
+                f"loader ({dataset.origin}) gives {part} of shape {tuple(x.shape)}"
+            )
+    return arrays
 
 
 def load_data(cfg: Any) -> DataSplits:
@@ -37,26 +69,22 @@ def load_data(cfg: Any) -> DataSplits:
 
 @functools.lru_cache(maxsize=2)
 def _load_data(key: str) -> DataSplits:
-    cfg = SimpleNamespace(**json.loads(key))
-    name = DatasetName(cfg.name)
-    x_train, y_train, x_test, y_test = _loader(name)(cfg)
+    dataset, typed = data_config(json.loads(key))
+    x_train, y_train, x_test, y_test = _checked_arrays(dataset, typed)
     return finish(
-        name.value,
+        dataset.name,
         x_train,
         y_train,
         x_test,
         y_test,
-        cfg.val_fraction,
-        cfg.split_seed,
-        getattr(cfg, "train_fraction", 1.0),
+        typed.val_fraction,
+        typed.split_seed,
+        typed.train_fraction,
     )
 
 
 def require_data(cfg: Any) -> None:
     """A ConfigError naming what is missing when the dataset's files are absent (no loading)."""
-    name = DatasetName(cfg.name)
-    if name is DatasetName.fashion_mnist:
-        builtin.require_fashion_mnist()
-        builtin.require_cache_folder()
-    elif name not in builtin.LOADERS and not cfg.download:
-        torchvision_data.require_files(name, torchvision_data.resolve_root(cfg))
+    dataset, typed = data_config(cfg)
+    if dataset.require is not None:
+        dataset.require(typed)

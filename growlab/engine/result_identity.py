@@ -7,7 +7,8 @@ still depends on:
   (the strategy, its operator and objective, the growth trigger), so a changed default is a
   changed run;
 - `code.<target>`: a hash of the source files of every class outside growlab that a `_target_`
-  names (a user's own operator), so editing it is a changed run too.
+  names (a user's own operator), so editing it is a changed run too; likewise `code.<module>`
+  for the module outside growlab that `data.module` names (a user's own data set).
 The fingerprint (a hash of the result config) names a sweep's run folders and lets the report
 count each run once. This module imports no torch, so Hydra's resolvers can use it cheaply.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import importlib.util
 import inspect
 import json
 from pathlib import Path
@@ -78,6 +80,9 @@ def result_config(cfg: Any) -> dict[str, Any]:
         digest = code_hash(cls)
         if digest is not None:
             flat[f"code.{flat[key]}"] = digest
+    module = flat.get("data.module")
+    if module is not None and str(module).split(".")[0] not in VERSIONED_PACKAGES:
+        flat[f"code.{module}"] = module_hash(str(module))
     return {k: v for k, v in sorted(flat.items()) if k not in NOT_RESULT}
 
 
@@ -171,6 +176,17 @@ def code_hash(cls: type) -> str | None:
     for path in files:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:FINGERPRINT_CHARS]
+
+
+def module_hash(name: str) -> str:
+    """A hash of the source file of module `name`, found without running it."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception as exc:  # noqa: BLE001 - a parent package that fails to import included
+        raise UnknownTarget(f"data.module={name} cannot be imported ({exc})") from None
+    if spec is None or spec.origin is None or not Path(spec.origin).is_file():
+        raise UnknownTarget(f"data.module={name} cannot be imported (no module named {name!r})")
+    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:FINGERPRINT_CHARS]
 
 
 def _source_file(cls: type) -> Path | None:

@@ -12,7 +12,7 @@ from torch import nn
 
 from bench.common import compose_cfg, growlab_net, interleaved, log, sync, timed
 from growlab.data import load_data
-from growlab.data.builtin import raw_fashion_mnist_root
+from growlab.data.sets.fashion_mnist import raw_fashion_mnist_root
 from growlab.engine.feature_cache import cached_inputs
 from growlab.engine.optim import build_optimizer
 from growlab.engine.training import flops_per_sample, train_epoch

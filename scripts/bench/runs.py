@@ -24,7 +24,7 @@ from bench.common import (
     sync,
 )
 from growlab.data import load_data
-from growlab.data.builtin import raw_fashion_mnist_root
+from growlab.data.sets.fashion_mnist import raw_fashion_mnist_root
 from growlab.engine.feature_cache import cached_inputs
 from growlab.engine.optim import build_optimizer
 from growlab.engine.training import train_epoch
