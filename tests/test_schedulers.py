@@ -12,7 +12,7 @@ from conftest import FAST, compose_cfg, run_in_process, without_timing
 
 from growlab.config import ConfigError
 from growlab.engine import loop as stage_loop
-from growlab.engine.records import read_metrics
+from growlab.engine.run_directory.records import read_metrics
 from growlab.validation import validate
 
 LR = 1e-3

@@ -11,8 +11,8 @@ from conftest import FAST, read_summary, run_in_process, without_timing
 from growlab.data import load_data
 from growlab.engine import loop as stage_loop
 from growlab.engine import run_base
-from growlab.engine.checkpoint import load_network, stage_path
-from growlab.engine.records import read_metrics
+from growlab.engine.run_directory.checkpoint import load_network, stage_path
+from growlab.engine.run_directory.records import read_metrics
 from growlab.engine.training import evaluate
 
 STAGE_KEYS = {

@@ -13,7 +13,7 @@ from conftest import FAST, REPO, compose_cfg, read_summary, run_cli, run_in_proc
 
 from growlab.config import ConfigError
 from growlab.engine import loop as stage_loop
-from growlab.engine.result_identity import fingerprint, result_config
+from growlab.engine.run_directory.result_identity import fingerprint, result_config
 from growlab.growth.triggers import EpochReport, FixedEpochs, build_trigger
 
 EXAMPLES = REPO / "examples"

@@ -24,8 +24,8 @@ from omegaconf import OmegaConf
 from growlab.cli.evaluate import main as evaluate_main
 from growlab.engine import loop as stage_loop
 from growlab.engine import run_base
-from growlab.engine.checkpoint import load_network, stage_path
-from growlab.engine.records import read_metrics
+from growlab.engine.run_directory.checkpoint import load_network, stage_path
+from growlab.engine.run_directory.records import read_metrics
 
 WIDE = [
     "logger=none",

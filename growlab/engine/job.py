@@ -2,7 +2,7 @@
 
 `open_run` does everything before training (and refuses with `Refused` before any of it);
 `start_run` builds the run; `fail` records a crash. `run_job` chains them for a solo run; a
-stack of replicas (growlab.engine.stack_session) opens several and trains them together.
+stack of replicas (growlab.engine.stacking.session) opens several and trains them together.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from growlab.config import ConfigError, ResumeMode
-from growlab.engine import run_dir as rundir
 from growlab.engine.loop import Run
-from growlab.engine.records import write_summary
+from growlab.engine.run_directory import folder as rundir
+from growlab.engine.run_directory.records import write_summary
 from growlab.tracking.loggers import make_logger
 from growlab.validation import validate
 

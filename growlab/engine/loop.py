@@ -16,13 +16,13 @@ from typing import Any
 
 import torch
 
-from growlab.engine import checkpoint as ckpt
 from growlab.engine.feature_cache import cached_inputs
 from growlab.engine.optim import cpu_threads
 from growlab.engine.probes import block_norms
 from growlab.engine.progress import RunProgress
 from growlab.engine.run_base import RunBase
-from growlab.engine.state import stage_line
+from growlab.engine.run_directory import checkpoint as ckpt
+from growlab.engine.run_directory.state import stage_line
 from growlab.engine.training import (
     EpochResult,
     flops_per_sample,

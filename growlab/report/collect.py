@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from growlab.engine.result_identity import NOT_RESULT, fingerprint
+from growlab.engine.run_directory.result_identity import NOT_RESULT, fingerprint
 
 MARKERS = ("summary.json", "metrics.jsonl", ".hydra")
 # Config keys that never split a group: they are the seed, identify the run, or only say where

@@ -5,11 +5,11 @@ logger, and its own random state: the global torch RNG a solo run seeds and grow
 swapped in for each replica's own steps (`ReplicaRng`), and each shuffles with its own
 generator. The replicas grow in step (growth, preservation check, stage metrics and
 checkpoints are each replica's own code, one after the other); what they share is every
-training epoch and every validation pass, computed as one stack (growlab.engine.stacked_*).
+training epoch and every validation pass, computed as one stack (growlab.engine.stacking).
 
 A replica that diverges is finished with status `diverged` and leaves the stack; the others go
 on. What cannot be stacked runs solo, and the log says why. A replica's wall time is its share
-of the stack's (growlab.engine.stack_clock), its `stack_size` the number it trains with.
+of the stack's (growlab.engine.stacking.clock), its `stack_size` the number it trains with.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from typing import Any
 
 import torch
 
-from growlab.engine import checkpoint as ckpt
-from growlab.engine import replica_logs
 from growlab.engine.deferred_signals import CheckpointGuard
 from growlab.engine.job import fail
 from growlab.engine.loop import StageInputs
 from growlab.engine.progress import finished_line
-from growlab.engine.replica import QuietProgress, Replica, same, unstackable
-from growlab.engine.stack_clock import StackClock
-from growlab.engine.stacked_forward import StackedNet
-from growlab.engine.stacked_state import StackedState, StackError
-from growlab.engine.stacked_training import stacked_evaluate, stacked_train_epoch
+from growlab.engine.run_directory import checkpoint as ckpt
+from growlab.engine.stacking import replica_logs
+from growlab.engine.stacking.clock import StackClock
+from growlab.engine.stacking.forward import StackedNet
+from growlab.engine.stacking.replica import QuietProgress, Replica, same, unstackable
+from growlab.engine.stacking.state import StackedState, StackError
+from growlab.engine.stacking.training import stacked_evaluate, stacked_train_epoch
 from growlab.growth.strategies import StagePlan
 
 log = logging.getLogger("growlab")

@@ -1,5 +1,5 @@
 """A member of a stack of seeds: its run, its own global RNG and log files, and whether a
-group of runs can train as one stack at all (growlab.engine.stacked_run drives them)."""
+group of runs can train as one stack at all (growlab.engine.stacking.lockstep drives them)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 
 import torch
 
-from growlab.engine import replica_logs
 from growlab.engine.loop import Run
 from growlab.engine.progress import RunProgress
-from growlab.engine.replica_logs import LogFile
-from growlab.engine.stack_clock import StackClock
+from growlab.engine.stacking import replica_logs
+from growlab.engine.stacking.clock import StackClock
+from growlab.engine.stacking.replica_logs import LogFile
 
 
 class ReplicaRng:
