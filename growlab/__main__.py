@@ -32,10 +32,10 @@ from growlab.cli.exit_status import (
 from growlab.cli.log_setup import setup_logging
 from growlab.cli.search_path import show_in_help
 from growlab.config import ReturnMetric, register_configs
-from growlab.engine import stack_session
 from growlab.engine.job import Refused, run_job
 from growlab.engine.outcome import RunOutcome, outcome
 from growlab.engine.progress import finished_line, log_sweep_count
+from growlab.engine.stacking import session as stack_session
 
 log = logging.getLogger("growlab")
 register_configs()

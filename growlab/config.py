@@ -166,7 +166,8 @@ class TrainConfig:
     # Reuse frozen blocks' outputs within a stage when that is exact (see growlab/feature_cache.py).
     cache_frozen_features: bool = True
     cache_max_mb: int = 2048
-    # On a GPU, replay each epoch's training steps as a CUDA graph (growlab/engine/batch_loop.py).
+    # On a GPU, replay each epoch's training steps as a CUDA graph
+    # (growlab/engine/accelerators/batch_loop.py).
     cuda_graphs: bool = True
     # CPU threads; null picks: 1 for small batches (thread start-up costs more than it saves),
     # else SLURM_CPUS_PER_TASK or all cores.
@@ -266,8 +267,8 @@ def common_data_keys() -> dict[str, Any]:
 
 def run_fingerprint(*, _root_: Any) -> str:
     """`${growlab_fingerprint:}`: the start of the run's config fingerprint, which names its
-    folder in a sweep (conf/hydra/default.yaml; growlab.engine.result_identity)."""
-    from growlab.engine.result_identity import fingerprint, result_config
+    folder in a sweep (conf/hydra/default.yaml; growlab.engine.run_directory.result_identity)."""
+    from growlab.engine.run_directory.result_identity import fingerprint, result_config
 
     return fingerprint(result_config(_root_))[:FOLDER_FINGERPRINT_CHARS]
 

@@ -110,7 +110,7 @@ def _own_flop_counts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """FLOP counts come from the code under test, not from counts a run remembered before
     (`~/.cache/growlab/flops.json`, or this process's memo): a wrong count fails here, and a
     test never leaves one behind for real runs. Needed for the mutation check too."""
-    from growlab.engine import flop_memo
+    from growlab.engine.accelerators import flop_memo
 
     monkeypatch.setattr(flop_memo, "_MEMORY", {})
     monkeypatch.setattr(flop_memo, "_path", lambda: tmp_path / "flops.json")

@@ -8,8 +8,8 @@ from conftest import run_in_process
 
 from growlab.cli.evaluate import main as evaluate_main
 from growlab.config import ConfigError
-from growlab.engine.checkpoint import load_network, stage_path
-from growlab.engine.records import read_metrics
+from growlab.engine.run_directory.checkpoint import load_network, stage_path
+from growlab.engine.run_directory.records import read_metrics
 from growlab.validation import validate
 
 AE = [

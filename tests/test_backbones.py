@@ -8,7 +8,7 @@ import torchvision
 from conftest import run_in_process
 
 from growlab.config import ConfigError
-from growlab.engine.checkpoint import load_network, stage_path
+from growlab.engine.run_directory.checkpoint import load_network, stage_path
 from growlab.growth.backbones import BackboneStem, feature_dim
 
 FAST = ["model=backbone", "model.width=16", "depth=2", "train.epochs_per_stage=1", "logger=none"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from growlab.engine.checkpoint import BackgroundWriter
+from growlab.engine.run_directory.checkpoint import BackgroundWriter
 
 
 def test_the_file_holds_the_payload_as_it_was_when_saved(tmp_path) -> None:

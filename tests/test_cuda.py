@@ -14,9 +14,9 @@ from test_stacked import first_epoch_loss, stacked
 from growlab.data import load_data
 from growlab.engine.optim import build_optimizer
 from growlab.engine.run_base import data_on_device
-from growlab.engine.stacked_forward import StackedNet
-from growlab.engine.stacked_state import StackedState
-from growlab.engine.stacked_training import stacked_train_epoch
+from growlab.engine.stacking.forward import StackedNet
+from growlab.engine.stacking.state import StackedState
+from growlab.engine.stacking.training import stacked_train_epoch
 from growlab.engine.training import train_epoch
 from growlab.growth.nets import build_network, initial_arch
 from growlab.growth.objectives import Classification

@@ -1,11 +1,11 @@
 """Every key that can change a run's result changes its config fingerprint.
 
 A run directory refuses (or resumes) by comparing `fingerprint(result_config(cfg))`
-(growlab.engine.run_dir): a result-determining key left out of it lets a rerun with a different
-value reuse the old result. So these tests list every leaf of composed configs (several models,
-data sets, strategies, optimizers and schedulers), change each one, and require the fingerprint
-to change, except for the few keys named below that only change speed, bookkeeping or where the
-run goes.
+(growlab.engine.run_directory.folder): a result-determining key left out of it lets a rerun
+with a different value reuse the old result. So these tests list every leaf of composed configs
+(several models, data sets, strategies, optimizers and schedulers), change each one, and require
+the fingerprint to change, except for the few keys named below that only change speed,
+bookkeeping or where the run goes.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from conftest import CONF, compose_cfg
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from growlab.engine import run_dir
-from growlab.engine.run_dir import fingerprint, result_config
+from growlab.engine.run_directory import folder as run_dir
+from growlab.engine.run_directory.folder import fingerprint, result_config
 
 # Keys that do not change the numbers a run produces. Named here, not read from run_dir, so
 # that declaring a key not-result (run_dir.NOT_RESULT) is a decision this file records too.

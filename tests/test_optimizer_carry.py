@@ -139,7 +139,7 @@ def test_a_stack_carries_each_replicas_own_state_as_its_solo_run_does(
     (StackedState.write_back), so its carry at a growth in the middle is its solo run's."""
     from conftest import compose_cfg, read_summary
 
-    from growlab.engine.stack_session import StackSession
+    from growlab.engine.stacking.session import StackSession
 
     calls = carried_by_identity(monkeypatch)
     overrides = [

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from conftest import FAST, compose_cfg, read_summary, run_in_process
 
 from growlab.data import load_arrays, load_data
-from growlab.engine import state
-from growlab.engine.records import read_metrics, write_summary
-from growlab.engine.run_dir import fingerprint, result_config
-from growlab.engine.state import stage_line
+from growlab.engine.run_directory import state
+from growlab.engine.run_directory.folder import fingerprint, result_config
+from growlab.engine.run_directory.records import read_metrics, write_summary
+from growlab.engine.run_directory.state import stage_line
 from growlab.engine.training import evaluate, train_epoch
 from growlab.growth import objectives
 from growlab.growth.nets import build_network, initial_arch

@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO, read_summary, run_cli
 from omegaconf import OmegaConf
 
-from growlab.engine.result_identity import fingerprint
+from growlab.engine.run_directory.result_identity import fingerprint
 from growlab.report import make_report
 from growlab.report.__main__ import main
 from growlab.report.aggregate import Sweep, depth_curves

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from growlab.engine.result_identity import fingerprint
+from growlab.engine.run_directory.result_identity import fingerprint
 from growlab.report import ReportInputError, make_report
 from growlab.report.__main__ import main
 from growlab.report.collect import flatten

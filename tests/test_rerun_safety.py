@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import mark_interrupted, read_summary, run_cli
 
-from growlab.engine.records import write_summary
-from growlab.engine.run_dir import RunDirLock
+from growlab.engine.run_directory.folder import RunDirLock
+from growlab.engine.run_directory.records import write_summary
 
 BASE = ["train.epochs_per_stage=2", "depth=3", "logger=none"]
 AE = [

@@ -12,7 +12,7 @@ import time
 
 from conftest import REPO, read_summary, run_in_process, without_timing
 
-from growlab.engine.records import read_metrics
+from growlab.engine.run_directory.records import read_metrics
 
 OVERRIDES = ["train.batch_size=8", "train.epochs_per_stage=10", "depth=2", "logger=none"]
 

@@ -11,8 +11,8 @@ import torch
 from conftest import FAST, compose_cfg, run_in_process, without_timing
 
 from growlab.config import ConfigError
-from growlab.engine import loop as stage_loop
-from growlab.engine.records import read_metrics
+from growlab.engine import runners as solo_runner
+from growlab.engine.run_directory.records import read_metrics
 from growlab.validation import validate
 
 LR = 1e-3
@@ -63,7 +63,7 @@ def test_resumed_run_continues_the_schedule_exactly(tmp_path, monkeypatch) -> No
     overrides = [*FAST, "depth=3", "train.epochs_per_stage=3", "scheduler=cosine"]
     reference = run_in_process(overrides, tmp_path / "ref")
     calls = {"n": 0}
-    original = stage_loop.train_epoch
+    original = solo_runner.train_epoch
 
     def dies_at_epoch_5(*args, **kwargs):
         calls["n"] += 1
@@ -71,10 +71,10 @@ def test_resumed_run_continues_the_schedule_exactly(tmp_path, monkeypatch) -> No
             raise RuntimeError("killed")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(stage_loop, "train_epoch", dies_at_epoch_5)
+    monkeypatch.setattr(solo_runner, "train_epoch", dies_at_epoch_5)
     with pytest.raises(RuntimeError):
         run_in_process(overrides, tmp_path / "run")
-    monkeypatch.setattr(stage_loop, "train_epoch", original)
+    monkeypatch.setattr(solo_runner, "train_epoch", original)
     resumed = run_in_process(overrides, tmp_path / "run")
     assert resumed["resumes"] == 1
     assert epoch_lrs(tmp_path / "run") == epoch_lrs(tmp_path / "ref")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import run_in_process, sweep_runs, without_timing
 
-from growlab.engine.records import read_metrics
+from growlab.engine.run_directory.records import read_metrics
 
 pytestmark = pytest.mark.slurm
 
@@ -314,7 +314,7 @@ def test_stacked_seeds_run_one_array_task_per_stack_and_get_the_gpu_they_ask_for
 def test_a_requeued_stack_resumes_every_replica_to_the_uninterrupted_result(tmp_path) -> None:
     from conftest import compose_cfg
 
-    from growlab.engine.stack_session import StackSession
+    from growlab.engine.stacking.session import StackSession
 
     overrides = [
         "data=fashion_mnist",

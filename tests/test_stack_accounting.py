@@ -106,7 +106,7 @@ def test_a_replica_leaving_a_stack_of_cached_features_leaves_the_others_their_ow
 def test_a_stack_clock_gives_each_replica_its_own_steps_and_a_share_of_the_rest(
     monkeypatch,
 ) -> None:
-    from growlab.engine import stack_clock
+    from growlab.engine.stacking import clock as stack_clock
 
     now = [0.0]
     monkeypatch.setattr(stack_clock.time, "perf_counter", lambda: now[0])

@@ -1,5 +1,5 @@
 """Seeds trained together as a stack of replicas: each replica is its solo run, computed with
-the others (growlab.engine.stacked_*, hydra.sweeper.stack_seeds)."""
+the others (growlab.engine.stacking, hydra.sweeper.stack_seeds)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from conftest import (
 )
 
 from growlab.engine.loop import Run
-from growlab.engine.records import read_metrics
-from growlab.engine.stack_session import StackSession
+from growlab.engine.run_directory.records import read_metrics
+from growlab.engine.stacking.session import StackSession
 
 STACK_LINE = "as one stack"
 

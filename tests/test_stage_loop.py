@@ -9,10 +9,10 @@ import torch
 from conftest import FAST, read_summary, run_in_process, without_timing
 
 from growlab.data import load_data
-from growlab.engine import loop as stage_loop
 from growlab.engine import run_base
-from growlab.engine.checkpoint import load_network, stage_path
-from growlab.engine.records import read_metrics
+from growlab.engine import runners as solo_runner
+from growlab.engine.run_directory.checkpoint import load_network, stage_path
+from growlab.engine.run_directory.records import read_metrics
 from growlab.engine.training import evaluate
 
 STAGE_KEYS = {
@@ -168,7 +168,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch) -> No
     reference = run_in_process(overrides, tmp_path / "ref")
 
     calls = {"n": 0}
-    original = stage_loop.train_epoch
+    original = solo_runner.train_epoch
 
     def dies_at_epoch_4(*args, **kwargs):
         calls["n"] += 1
@@ -176,11 +176,11 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch) -> No
             raise Interrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(stage_loop, "train_epoch", dies_at_epoch_4)
+    monkeypatch.setattr(solo_runner, "train_epoch", dies_at_epoch_4)
     with pytest.raises(Interrupt):
         run_in_process(overrides, tmp_path / "run")
     assert read_summary(tmp_path / "run")["status"] == "failed"
-    monkeypatch.setattr(stage_loop, "train_epoch", original)
+    monkeypatch.setattr(solo_runner, "train_epoch", original)
     resumed = run_in_process(overrides, tmp_path / "run")
 
     assert resumed["resumes"] == 1

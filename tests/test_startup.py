@@ -73,7 +73,7 @@ def test_a_run_skips_dynamo_wandb_sklearn_and_the_flop_counter_once_cached(tmp_p
 
 LEAN_VS_TORCH = """
 import sys, torch
-from growlab.engine.no_dynamo import make_lean
+from growlab.engine.accelerators.no_dynamo import make_lean
 
 def train(cls, **kw):
     torch.manual_seed(0)

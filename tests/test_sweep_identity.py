@@ -15,7 +15,7 @@ import pytest
 from conftest import CONF, REPO, compose_cfg, read_summary, run_cli, sweep_runs
 from hydra import compose, initialize_config_dir
 
-from growlab.engine.result_identity import fingerprint, result_config
+from growlab.engine.run_directory.result_identity import fingerprint, result_config
 from growlab.report import make_report
 from growlab.report.__main__ import main as report_main
 

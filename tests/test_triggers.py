@@ -12,8 +12,8 @@ import pytest
 from conftest import FAST, REPO, compose_cfg, read_summary, run_cli, run_in_process, sweep_runs
 
 from growlab.config import ConfigError
-from growlab.engine import loop as stage_loop
-from growlab.engine.result_identity import fingerprint, result_config
+from growlab.engine import runners as solo_runner
+from growlab.engine.run_directory.result_identity import fingerprint, result_config
 from growlab.growth.triggers import EpochReport, FixedEpochs, build_trigger
 
 EXAMPLES = REPO / "examples"
@@ -150,7 +150,7 @@ def test_a_run_interrupted_mid_stage_resumes_to_the_same_decisions(tmp_path, mon
     assert len(set(epochs)) > 1, epochs
 
     calls = {"n": 0}
-    original = stage_loop.train_epoch
+    original = solo_runner.train_epoch
 
     def dies_in_the_second_stage(*args, **kwargs):
         calls["n"] += 1
@@ -159,10 +159,10 @@ def test_a_run_interrupted_mid_stage_resumes_to_the_same_decisions(tmp_path, mon
             raise Interrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(stage_loop, "train_epoch", dies_in_the_second_stage)
+    monkeypatch.setattr(solo_runner, "train_epoch", dies_in_the_second_stage)
     with pytest.raises(Interrupt):
         run_in_process(overrides, tmp_path / "run")
-    monkeypatch.setattr(stage_loop, "train_epoch", original)
+    monkeypatch.setattr(solo_runner, "train_epoch", original)
     resumed = run_in_process(overrides, tmp_path / "run")
     assert resumed["resumes"] == 1
     assert [s["epochs"] for s in resumed["stages"]] == epochs

@@ -20,7 +20,7 @@ from conftest import FAST, compose_cfg, mark_interrupted, read_summary, run_cli,
 from omegaconf import OmegaConf
 from wandb.proto import wandb_internal_pb2 as pb
 
-from growlab.engine.records import read_metrics
+from growlab.engine.run_directory.records import read_metrics
 from growlab.tracking import wandb_logger as wl
 from growlab.tracking.loggers import NullLogger, make_logger
 

@@ -22,10 +22,10 @@ from conftest import (
 from omegaconf import OmegaConf
 
 from growlab.cli.evaluate import main as evaluate_main
-from growlab.engine import loop as stage_loop
 from growlab.engine import run_base
-from growlab.engine.checkpoint import load_network, stage_path
-from growlab.engine.records import read_metrics
+from growlab.engine import runners as solo_runner
+from growlab.engine.run_directory.checkpoint import load_network, stage_path
+from growlab.engine.run_directory.records import read_metrics
 
 WIDE = [
     "logger=none",
@@ -129,7 +129,7 @@ def test_interrupted_widening_run_resumes_to_the_same_result(tmp_path, monkeypat
     ]
     reference = run_in_process(overrides, tmp_path / "ref")
     calls = {"n": 0}
-    original = stage_loop.train_epoch
+    original = solo_runner.train_epoch
 
     def dies_in_the_first_widened_stage(*args, **kwargs):
         calls["n"] += 1
@@ -137,12 +137,12 @@ def test_interrupted_widening_run_resumes_to_the_same_result(tmp_path, monkeypat
             raise Interrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(stage_loop, "train_epoch", dies_in_the_first_widened_stage)
+    monkeypatch.setattr(solo_runner, "train_epoch", dies_in_the_first_widened_stage)
     with pytest.raises(Interrupt):
         run_in_process(overrides, tmp_path / "run")
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
     assert [b["out"] for b in last["arch"]["blocks"]] == [16, 16]
-    monkeypatch.setattr(stage_loop, "train_epoch", original)
+    monkeypatch.setattr(solo_runner, "train_epoch", original)
     resumed = run_in_process(overrides, tmp_path / "run")
     assert resumed["resumes"] == 1
     assert without_timing(resumed)["stages"] == without_timing(reference)["stages"]
@@ -158,7 +158,7 @@ def test_width_sweep_resumes_an_interrupted_run_and_reports(tmp_path, monkeypatc
     sweep = tmp_path / "sweep"
     overrides = [*WIDE, "train.epochs_per_stage=2", "seed=0"]
     reference = run_in_process([*overrides, "strategy=net2wider"], tmp_path / "ref")
-    original = stage_loop.train_epoch
+    original = solo_runner.train_epoch
     calls = {"n": 0}
 
     def dies_after_the_first_widening(*args, **kwargs):
@@ -167,11 +167,11 @@ def test_width_sweep_resumes_an_interrupted_run_and_reports(tmp_path, monkeypatc
             raise Interrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(stage_loop, "train_epoch", dies_after_the_first_widening)
+    monkeypatch.setattr(solo_runner, "train_epoch", dies_after_the_first_widening)
     interrupted = sweep / sweep_folder([*overrides, "strategy=net2wider"])
     with pytest.raises(Interrupt):
         run_in_process([*overrides, "strategy=net2wider"], interrupted)
-    monkeypatch.setattr(stage_loop, "train_epoch", original)
+    monkeypatch.setattr(solo_runner, "train_epoch", original)
 
     args = ["-m", "strategy=net2wider,from-scratch-wide", *overrides, f"hydra.sweep.dir={sweep}"]
     result = run_cli(args, cwd=tmp_path)

@@ -27,7 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from growlab.config import ConfigError
 from growlab.data import load_data
-from growlab.engine.checkpoint import stage_path
+from growlab.engine.run_directory.checkpoint import stage_path
 from growlab.engine.training import evaluate
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.growth.strategies import build_strategy

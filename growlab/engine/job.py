@@ -2,7 +2,7 @@
 
 `open_run` does everything before training (and refuses with `Refused` before any of it);
 `start_run` builds the run; `fail` records a crash. `run_job` chains them for a solo run; a
-stack of replicas (growlab.engine.stack_session) opens several and trains them together.
+stack of replicas (growlab.engine.stacking.session) opens several and trains them together.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from growlab.config import ConfigError, ResumeMode
-from growlab.engine import run_dir as rundir
 from growlab.engine.loop import Run
-from growlab.engine.records import write_summary
+from growlab.engine.run_directory import folder as rundir
+from growlab.engine.run_directory.records import write_summary
+from growlab.engine.stage_loop import fail
 from growlab.tracking.loggers import make_logger
 from growlab.validation import validate
 
@@ -100,19 +101,6 @@ def start_run(job: OpenRun) -> Run:
         write_summary(job.run_dir / "summary.json", summary)
         logger.finish(summary)
         raise
-
-
-def fail(run: Run, exc: BaseException) -> dict[str, Any]:
-    """Record a crash of a started run: a `failed` summary, never over a finished one."""
-    error = f"{type(exc).__name__}: {exc}"
-    if hasattr(run, "progress"):
-        run.status = "failed"
-        summary = run.write_summary(error=error)
-    else:
-        summary = {"status": "failed", "error": error, "config": run.config}
-        write_summary(run.run_dir / "summary.json", summary)
-    run.logger.finish(summary)
-    return summary
 
 
 def run_job(cfg: Any, run_dir: Path) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The stage loop: for each stage the strategy plans, grow -> verify -> train -> evaluate ->
-record -> checkpoint.
+"""A run's stage steps: for each stage the strategy plans, grow -> verify -> train -> evaluate
+-> record -> checkpoint (growlab.engine.stage_loop drives them, for one run or a stack).
 
 Read top to bottom: `run` sets up (or resumes) the network, then every stage is begun
 (growth, preservation check, trainable set, optimizer), trained epoch by epoch and closed with
@@ -11,36 +11,28 @@ checkpoint after every epoch holds everything needed to continue exactly where a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from growlab.engine import checkpoint as ckpt
+from growlab.engine.deferred_signals import CheckpointGuard
 from growlab.engine.feature_cache import cached_inputs
 from growlab.engine.optim import cpu_threads
 from growlab.engine.probes import block_norms
 from growlab.engine.progress import RunProgress
 from growlab.engine.run_base import RunBase
-from growlab.engine.state import stage_line
+from growlab.engine.run_directory import checkpoint as ckpt
+from growlab.engine.run_directory.state import stage_line
+from growlab.engine.runners import StageInputs
+from growlab.engine.stage_loop import SoloMember, StageLoop
 from growlab.engine.training import (
     EpochResult,
     flops_per_sample,
     max_output_change,
-    train_epoch,
 )
 from growlab.growth.nets import block_widths, count_params
 from growlab.growth.strategies import Growth, StagePlan
 from growlab.growth.triggers import EpochReport
-
-
-@dataclass
-class StageInputs:
-    inputs: torch.Tensor  # what the first trainable block gets (x itself when start is None)
-    start: int | None  # index of the first block `inputs` go into
-    targets: torch.Tensor
-    flops_epoch: float  # training FLOPs of one epoch
-
 
 log = logging.getLogger("growlab")
 
@@ -48,26 +40,20 @@ log = logging.getLogger("growlab")
 class Run(RunBase):
     def run(self) -> dict[str, Any]:
         self.start_or_resume()
-        return self.continue_run()
+        return self.run_stages()
 
-    def continue_run(self) -> dict[str, Any]:
-        """Every stage left from where the run stands, then its final outputs."""
+    def run_stages(self) -> dict[str, Any]:
+        """Every stage left from where the run stands, on its own (a stack of one), then its
+        final outputs; returns its summary."""
+        member = SoloMember(self)
         self.bar = self.progress_bar()
         try:
-            while self.stages_left():
-                plan = self.plan[self.progress.stage]
-                if self.progress.current is None:
-                    self.begin_stage(plan)
-                error = self.train_stage(plan)
-                if error is not None:
-                    self.diverge(error)
-                    break
-                self.end_stage()
-            self.close_outputs()
+            StageLoop([member], CheckpointGuard(self.checkpoints.wait), False).run()
         finally:
             self.bar.close()
             self.checkpoints.close()
-        return self.report()
+        assert member.summary is not None
+        return member.summary
 
     def progress_bar(self) -> RunProgress:
         # A trigger may end stages early: the bar's total is the most epochs the run can train.
@@ -158,32 +144,6 @@ class Run(RunBase):
         targets = self.objective.targets(*self.split("train"))
         flops_epoch = self.train_flops_per_sample() * len(self.data.x_train)
         return StageInputs(inputs, start, targets, flops_epoch)
-
-    def train_stage(self, plan: StagePlan) -> str | None:
-        """Train the open stage's epochs; returns why training diverged, or None."""
-        record = self.progress.current
-        assert record is not None
-        t0 = self.clock()
-        stage = self.stage_inputs()
-        record["stage_wall_s"] += self.clock() - t0  # the cache build is stage work
-        while not self.stage_complete(plan):
-            t0 = self.clock()
-            result = train_epoch(
-                self.net,
-                stage.inputs,
-                stage.targets,
-                self.optimizer,
-                self.cfg.train.batch_size,
-                self.generator,
-                stage.start,
-                self.objective.loss,
-                self.cfg.train.cuda_graphs,
-            )
-            val = self.evaluate(self.net, "val", self.objective)
-            error = self.after_epoch(plan, stage, result, val, self.clock() - t0)
-            if error is not None:
-                return error
-        return None
 
     def stage_complete(self, plan: StagePlan) -> bool:
         """The growth trigger said so after the last epoch, or the stage has trained the most

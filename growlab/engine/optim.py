@@ -12,7 +12,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from growlab.engine.no_dynamo import make_lean
+from growlab.engine.accelerators.no_dynamo import make_lean
 
 log = logging.getLogger("growlab")
 
@@ -33,7 +33,7 @@ def optimizer_factory(optimizer_cfg: Any) -> Any:
 
 def build_optimizer(cfg: Any, net: nn.Module, lr_factor: float = 1.0) -> torch.optim.Optimizer:
     """On a GPU, with state on the device where the optimizer can (`capturable`), so that a
-    training step can be replayed as a CUDA graph (growlab.engine.batch_loop)."""
+    training step can be replayed as a CUDA graph (growlab.engine.accelerators.batch_loop)."""
     params = [p for p in net.parameters() if p.requires_grad]
     factory = optimizer_factory(cfg.optimizer)
     extra: dict[str, Any] = {}

@@ -15,13 +15,13 @@ import torch
 from omegaconf import OmegaConf
 
 from growlab.data import DataSplits, load_data
-from growlab.engine import checkpoint as ckpt
 from growlab.engine.feature_cache import FeatureCache, cached_inputs
 from growlab.engine.optim import build_optimizer, carry_state, resolve_device
-from growlab.engine.records import MetricsFile, write_summary
-from growlab.engine.run_dir import fingerprint, result_config
+from growlab.engine.run_directory import checkpoint as ckpt
+from growlab.engine.run_directory.folder import fingerprint, result_config
+from growlab.engine.run_directory.records import MetricsFile, write_summary
+from growlab.engine.run_directory.state import Progress, operator_used, summary
 from growlab.engine.schedules import build_scheduler, restarts_each_stage
-from growlab.engine.state import Progress, operator_used, summary
 from growlab.engine.training import (
     DivergenceGuard,
     EpochResult,
@@ -65,7 +65,7 @@ class RunBase:
         self.trigger = build_trigger(OmegaConf.select(cfg, "trigger", default=None))
         self.metrics = MetricsFile(run_dir / "metrics.jsonl")
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        # A replica of a stack counts its share of the stack's time (growlab.engine.stack_clock);
+        # A replica of a stack counts its share of the stack's time (growlab.engine.stacking.clock);
         # `stack_clock` counts the whole stack's, which for a solo run is its own.
         self.clock: Callable[[], float] = time.perf_counter
         self.stack_clock: Callable[[], float] = self.clock
@@ -78,7 +78,7 @@ class RunBase:
         self.probe = probe_x[: cfg.train.probe_size]
         self.probe_y = self.objective.targets(self.probe, probe_y[: cfg.train.probe_size])
         self.status, self.error = "running", None
-        self.stack_size = 1  # replicas training together now (growlab.engine.stacked_run)
+        self.stack_size = 1  # replicas training together now (growlab.engine.stacking.lockstep)
         self.feature_cache = FeatureCache()
         self.divergence = DivergenceGuard(cfg.train.divergence_factor, cfg.train.max_loss)
 

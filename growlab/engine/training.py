@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from growlab.engine import flop_memo
-from growlab.engine.batch_loop import run_batches, use_cuda_graphs
-from growlab.engine.no_dynamo import flop_counter_mode
+from growlab.engine.accelerators import flop_memo
+from growlab.engine.accelerators.batch_loop import run_batches, use_cuda_graphs
+from growlab.engine.accelerators.no_dynamo import flop_counter_mode
 from growlab.growth.nets import GrowableNet
 
 LossFn = Callable[..., torch.Tensor]
@@ -67,7 +67,8 @@ def train_epoch(
     """Shuffle with `generator`, step through mini-batches; `inputs` are features(x, start_block).
 
     Loss and accuracy accumulate on the device, so the loop never waits for the GPU mid-epoch;
-    with `cuda_graphs` on a GPU the steps replay as a CUDA graph (growlab.engine.batch_loop).
+    with `cuda_graphs` on a GPU the steps replay as a CUDA graph
+    (growlab.engine.accelerators.batch_loop).
     """
     net.train()
     n = inputs.shape[0]

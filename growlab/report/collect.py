@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from growlab.engine.result_identity import NOT_RESULT, fingerprint
+from growlab.engine.run_directory.result_identity import NOT_RESULT, fingerprint, flatten
 
 MARKERS = ("summary.json", "metrics.jsonl", ".hydra")
 # Config keys that never split a group: they are the seed, identify the run, or only say where
@@ -81,19 +81,6 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, name))
-        else:
-            out[name] = value
-    return out
-
-
 def find_run_dirs(sweep_dir: Path) -> list[Path]:
     found: list[Path] = []
     for root, dirs, files in os.walk(sweep_dir):
@@ -148,6 +135,10 @@ def load_run(run_dir: Path, sweep_dir: Path) -> RunRecord:
         record.error = f"summary.json holds a JSON {type(summary).__name__}, not an object"
         return record
     record.summary = summary
+    if isinstance(summary.get("config"), dict):
+        # The keys that make the run's result, as the run itself recorded them (the same
+        # flattening as its fingerprint); `.hydra/` only for runs from before that record.
+        record.config = summary["config"]
     status = str(record.summary.get("status", "incomplete"))
     record.error = record.summary.get("error")
     if status == "completed" and not is_number(record.summary.get("test_acc")):

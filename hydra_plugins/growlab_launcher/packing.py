@@ -42,7 +42,7 @@ RunArgs = tuple[list[str], str, int, str, dict[type, Singleton]]
 
 class Pack:
     """Runs of a sweep in one submitit job: one after the other, or (`stacked`) trained
-    together as a stack of seeds (growlab.engine.stack_session)."""
+    together as a stack of seeds (growlab.engine.stacking.session)."""
 
     def __init__(
         self, launcher: BaseSubmititLauncher, runs: list[RunArgs], stacked: bool = False
@@ -64,7 +64,7 @@ class Pack:
 
     def run_stack(self) -> list[JobReturn]:
         """A requeued stack starts over as a whole: each run resumes from its `last.pt`."""
-        from growlab.engine.stack_session import resolve, stack_session
+        from growlab.engine.stacking.session import resolve, stack_session
 
         with stack_session(len(self.runs)) as session:
             returns = [self.launcher(*run) for run in self.runs]

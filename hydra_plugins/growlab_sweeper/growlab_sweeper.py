@@ -9,7 +9,7 @@
   paid once) with growlab's submitit launchers (`hydra/launcher=slurm` or `local`). The basic
   launcher already runs the whole sweep in this one process, so K changes nothing there.
 - `stack_seeds=true` trains the jobs that differ only in `seed` together, as one stack of
-  replicas in one process (growlab.engine.stack_session): with the basic launcher here, with
+  replicas in one process (growlab.engine.stacking.session): with the basic launcher here, with
   growlab's submitit launchers one job (one SLURM array task) per stack. Each job keeps its own
   run directory and outputs.
 - A job that fails or diverges never stops the others: growlab's task returns its status
@@ -208,7 +208,7 @@ class GrowlabSweeper(BasicSweeper):
         if hasattr(self.launcher, "stacks"):
             self.launcher.stacks = sizes  # type: ignore[union-attr]
             return [self.launcher.launch(ordered, initial_job_idx=0)]
-        from growlab.engine.stack_session import resolve, stack_session
+        from growlab.engine.stacking.session import resolve, stack_session
 
         returns: list[Sequence[JobReturn]] = []
         first = 0

@@ -31,7 +31,7 @@ class RunPlan:
 def plan_runs(
     jobs: Sequence[Sequence[str]], configs: Sequence[DictConfig], stack_seeds: bool
 ) -> RunPlan:
-    from growlab.engine.result_identity import fingerprint, result_config
+    from growlab.engine.run_directory.result_identity import fingerprint, result_config
 
     plan = RunPlan()
     first_of: dict[str, int] = {}

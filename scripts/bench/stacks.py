@@ -17,9 +17,9 @@ from bench.common import compose_cfg, growlab_net, interleaved, log, run_process
 from growlab.data import load_data
 from growlab.engine.optim import build_optimizer
 from growlab.engine.run_base import data_on_device
-from growlab.engine.stacked_forward import StackedNet
-from growlab.engine.stacked_state import StackedState
-from growlab.engine.stacked_training import stacked_train_epoch
+from growlab.engine.stacking.forward import StackedNet
+from growlab.engine.stacking.state import StackedState
+from growlab.engine.stacking.training import stacked_train_epoch
 from growlab.engine.training import train_epoch
 from growlab.growth.objectives import Classification
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from growlab.engine.job import Refused, open_run, start_run
 from growlab.engine.outcome import RunOutcome, outcome
-from growlab.engine.replica import Replica, ReplicaRng
-from growlab.engine.replica_logs import job_log_files
-from growlab.engine.stacked_run import StackedRun
+from growlab.engine.stacking.lockstep import StackedRun
+from growlab.engine.stacking.replica import Replica, ReplicaRng
+from growlab.engine.stacking.replica_logs import job_log_files
 
 log = logging.getLogger("growlab")
 

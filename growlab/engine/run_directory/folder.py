@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from growlab.engine import checkpoint as ckpt
 from growlab.engine.files import umask_mode
-from growlab.engine.result_identity import (  # noqa: F401 - this module's public names
+from growlab.engine.run_directory import checkpoint as ckpt
+from growlab.engine.run_directory.result_identity import (  # noqa: F401 - this module's public names
     NOT_RESULT,
     RESULT_GROUPS,
     fingerprint,

@@ -1,19 +1,21 @@
 """A member of a stack of seeds: its run, its own global RNG and log files, and whether a
-group of runs can train as one stack at all (growlab.engine.stacked_run drives them)."""
+group of runs can train as one stack at all (growlab.engine.stacking.lockstep drives them)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from growlab.engine import replica_logs
-from growlab.engine.loop import Run
 from growlab.engine.progress import RunProgress
-from growlab.engine.replica_logs import LogFile
-from growlab.engine.stack_clock import StackClock
+from growlab.engine.stacking import replica_logs
+from growlab.engine.stacking.clock import StackClock
+from growlab.engine.stacking.replica_logs import LogFile
+
+if TYPE_CHECKING:
+    from growlab.engine.loop import Run
 
 
 class ReplicaRng:
@@ -93,10 +95,6 @@ def unstackable(runs: list[Run]) -> str | None:
     if len(positions) > 1:
         return f"their checkpoints stand at different points {sorted(positions)}"
     return None
-
-
-def same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a is b or (a.shape == b.shape and bool(torch.equal(a, b)))
 
 
 def _position(run: Run) -> tuple[int, int, bool]:

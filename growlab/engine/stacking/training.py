@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import torch
 
-from growlab.engine.batch_loop import run_batches, use_cuda_graphs
-from growlab.engine.stacked_forward import StackedNet
+from growlab.engine.accelerators.batch_loop import run_batches, use_cuda_graphs
+from growlab.engine.stacking.forward import StackedNet
 from growlab.engine.training import EpochResult
 
 # The objective's loss of each replica: (R, B, ...) outputs and targets -> (R,).

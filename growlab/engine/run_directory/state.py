@@ -42,7 +42,8 @@ def summary(
     progress: Progress, config: dict[str, Any], fingerprint: str, **fields: Any
 ) -> dict[str, Any]:
     """summary.json per the output contract from the run's progress and its result config
-    (flat dotted keys, see growlab.engine.run_dir); `fields` adds status, wall_s, device."""
+    (flat dotted keys, see growlab.engine.run_directory.folder); `fields` adds status, wall_s,
+    device."""
     stages = progress.stages
     operator = config.get("strategy.operator._target_")
     return {

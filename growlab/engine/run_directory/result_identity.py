@@ -63,13 +63,13 @@ def result_config(cfg: Any) -> dict[str, Any]:
         node = OmegaConf.select(cfg, group)
         if OmegaConf.is_config(node):
             node = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
-        flat.update(_flatten(group, node))
+        flat.update(flatten(node, group))
     trigger = OmegaConf.select(cfg, "trigger", default=None)
     if OmegaConf.is_config(trigger):
         trigger = OmegaConf.to_container(trigger, resolve=True, enum_to_str=True)
     if isinstance(trigger, dict) and not is_default(trigger):
         # The fixed schedule is every run's from before triggers: it keeps their fingerprints.
-        flat.update(_flatten("trigger", trigger))
+        flat.update(flatten(trigger, "trigger"))
     for key in [k for k in flat if k.startswith(CLASS_GROUPS) and k.endswith(TARGET)]:
         owner = key[: -len(TARGET)]
         cls = locate(str(flat[key]), key)
@@ -102,11 +102,13 @@ def _same_numbers(value: Any) -> Any:
     return value
 
 
-def _flatten(prefix: str, value: Any) -> dict[str, Any]:
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys (`{"a": {"b": 1}}` -> `{"a.b": 1}`); lists are values and an
+    empty mapping has no key. growlab's one flattener: run identity and the report both use it."""
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            out.update(_flatten(f"{prefix}.{k}", v))
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return out
     return {prefix: value}
 

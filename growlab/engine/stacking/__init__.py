@@ -1,0 +1,1 @@
+"""Runs that differ only in seed trained together as one stack of replicas."""
