@@ -16,7 +16,7 @@ from conftest import REPO, compose_cfg, read_summary, sweep_runs
 
 from growlab.config import ConfigError, DataConfig
 from growlab.data import DataKind, load_data, register_dataset, registry
-from growlab.engine.result_identity import fingerprint, result_config
+from growlab.engine.run_directory.result_identity import fingerprint, result_config
 from growlab.validation import validate
 
 EXAMPLES = REPO / "examples"
