@@ -37,12 +37,6 @@ class Norm(str, Enum):
     layer = "layer"
 
 
-class ModelKind(str, Enum):
-    mlp = "mlp"
-    cnn = "cnn"
-    backbone = "backbone"
-
-
 class DatasetName(str, Enum):
     digits = "digits"
     blobs = "blobs"
@@ -61,7 +55,8 @@ class TrainableSet(str, Enum):
 
 @dataclass
 class ModelConfig:
-    name: ModelKind = MISSING
+    # A registered model family (growlab.growth.families): mlp, cnn, backbone, or a user's.
+    name: str = MISSING
     width: int = 64
     activation: Activation = Activation.relu
     norm: Norm = Norm.none

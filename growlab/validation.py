@@ -21,9 +21,10 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from growlab.config import ConfigError, DatasetName, ModelKind
+from growlab.config import ConfigError, DatasetName
 from growlab.data import require_data
 from growlab.engine.optim import optimizer_factory
+from growlab.growth.families import IMAGES, SIGNALS, VECTORS, family_of, model_config
 from growlab.growth.strategies import build_strategy
 from growlab.growth.triggers import build_trigger
 
@@ -232,35 +233,33 @@ def _check_strategy(cfg: Any) -> None:
 
 
 def _check_combinations(cfg: Any) -> None:
-    model = ModelKind(cfg.model.name)
-    data = DatasetName(cfg.data.name)
-    allowed = IMAGE_DATASETS | SIGNAL_DATASETS if model is ModelKind.cnn else IMAGE_DATASETS
-    if model is not ModelKind.mlp and data not in allowed:
-        kind = "image or 1-D signal" if model is ModelKind.cnn else "image"
-        valid = ", ".join(sorted(d.value for d in allowed))
-        raise ConfigError(
-            f"model={model.value} needs {kind} data, got data={data.value}; valid choices: {valid}"
-        )
-    if model is ModelKind.backbone:
-        _check_backbone(str(cfg.model.backbone))
+    _check_model(cfg)
     device = str(cfg.device)
     if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
         raise ConfigError(f"device={device} is not one of {', '.join(DEVICES)} (or cuda:N)")
 
 
-def _check_backbone(name: str) -> None:
-    # Only for model=backbone: torchvision costs a second to import.
-    import torchvision
-
-    from growlab.growth.backbones import CLASSIFIER_ATTR
-
-    known = set(torchvision.models.list_models(module=torchvision.models))
-    families = tuple(CLASSIFIER_ATTR)
-    if name not in known or not name.startswith(families):
-        valid = sorted(m for m in known if m.startswith(families))
+def _check_model(cfg: Any) -> None:
+    """The model's family is registered, its config fits the family's schema, and it takes
+    the data."""
+    model = model_config(cfg.model)
+    family = family_of(model)
+    family.check(model)
+    data = DatasetName(cfg.data.name)
+    if not family.accepts(sample_rank(data)):
+        valid = ", ".join(sorted(d.value for d in DatasetName if family.accepts(sample_rank(d))))
         raise ConfigError(
-            f"model.backbone={name} is not supported; valid choices: {', '.join(valid)}"
+            f"model={model['name']} needs {family.data} data, got data={data.value}; "
+            f"valid choices: {valid}"
         )
+
+
+def sample_rank(data: DatasetName) -> int:
+    """The rank of one sample's canonical shape: images (C, H, W), 1-D signals (C, L),
+    vectors (D,); what a model family's `accepts` is asked about."""
+    if data in IMAGE_DATASETS:
+        return IMAGES
+    return SIGNALS if data in SIGNAL_DATASETS else VECTORS
 
 
 def _check_optimizer(cfg: Any) -> None:
