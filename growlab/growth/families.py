@@ -1,134 +1,45 @@
-"""Model families: what a growable network is made of, registered by name from the code.
-
-A family says how to build a network's stem, its hidden blocks and its head, the spec a
-checkpoint stores to rebuild each block, what data it takes and whether its runs can train as
-a stack of seeds. `@register_family` files a `ModelFamily` subclass under its `name` (as timm's
-`register_model` does), so there is no list of families to keep in step: `model.name` picks a
-registered family, and a model YAML may also name a family class of its own package with
-`_target_` (importing it registers it), which is how a researcher adds one without touching
-growlab (examples/my_models/). The built-in families are in growlab.growth.model_families.
-
-Data are described by the rank of one sample's canonical shape (`VECTORS`, `SIGNALS`,
-`IMAGES`): `accepts(rank)` is checked before a run starts, `data` words the refusal.
+"""Finding a model's family: the class its `_target_` names, else the one registered under its
+`name` (growlab's own are in growlab.growth.model_families, imported here so they are
+registered). A family of your own imports `ModelFamily` and `register_family` from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any
 
-import torch
 from hydra.utils import get_class
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-from torch import nn
 
-from growlab.config import ConfigError, ModelConfig
-from growlab.growth.blocks import Block, BlockSpec, RunChild
+from growlab.config import ConfigError
+from growlab.growth import model_families  # registers mlp, cnn, backbone
+from growlab.growth.family_base import (
+    IMAGES,
+    SIGNALS,
+    VECTORS,
+    Model,
+    ModelFamily,
+    StackedBlock,
+    register_family,
+    registered,
+)
 
-Model = Mapping[str, Any]
-
-# The rank of one sample's canonical shape: vectors (D,), 1-D signals (C, L), images (C, H, W).
-VECTORS, SIGNALS, IMAGES = 1, 2, 3
-
-
-@runtime_checkable
-class StackedBlock(Protocol):
-    """A block that says how it runs on a stack of replicas: through its children, each run by
-    `child(name, h)` on (R, B, ...) activations (growlab.engine.stacked_forward). A block
-    without it runs through torch.func.vmap, which stacks any module but costs more."""
-
-    def forward_stacked(self, child: RunChild, h: torch.Tensor) -> torch.Tensor: ...
-
-
-class ModelFamily:
-    """Base of every family: override what differs. The defaults are an MLP's: a linear
-    block of growlab's (op -> norm -> activation -> dropout), a linear head."""
-
-    name: ClassVar[str]
-    # The data it takes, as the refusal words it ("model=cnn needs image data").
-    data: ClassVar[str] = "any"
-    # The typed schema of its model config (its YAML may leave out a key at its default).
-    schema: ClassVar[type] = ModelConfig
-
-    def accepts(self, rank: int) -> bool:
-        """Whether it takes data whose samples have this canonical rank (VECTORS, ...)."""
-        return True
-
-    def check(self, model: Model) -> None:
-        """Refuse, before the run starts, a model config no schema can rule out."""
-
-    def arch_model(self, model: Model, input_shape: tuple[int, ...]) -> dict[str, Any]:
-        """The model config as the architecture (and so each checkpoint) stores it."""
-        return dict(model)
-
-    def input_width(self, model: Model, input_shape: tuple[int, ...]) -> int:
-        """The width the first hidden block reads: the stem's output features or channels."""
-        return int(torch.Size(input_shape).numel())
-
-    def block_spec(self, model: Model, d_in: int, d_out: int) -> BlockSpec:
-        """The spec of a hidden block from d_in to d_out units; `build_block` rebuilds it."""
-        return {"type": "block", "op": "linear", "in": d_in, "out": d_out}
-
-    def build_block(self, spec: BlockSpec, model: Model) -> nn.Module:
-        return Block(spec, dict(model))
-
-    def standard_block(self, model: Model, residual: bool = False) -> nn.Module:
-        """A fresh hidden block like the network's own, at its width (growth operators)."""
-        spec = self.block_spec(model, model["width"], model["width"])
-        if residual:
-            spec["residual"] = True
-        return self.build_block(spec, model)
-
-    def build_stem(self, model: Model, input_shape: tuple[int, ...], load: bool) -> nn.Module:
-        """Input -> what the first block reads. `load`: read local weights (a fresh run)."""
-        return nn.Flatten()
-
-    def build_head(self, model: Model, width: int, outputs: int) -> nn.Module:
-        return nn.Linear(width, outputs)
-
-    def stem_trains(self, model: Model) -> bool:
-        """Whether the stem may train when a strategy trains everything."""
-        return True
-
-    def unstackable(self, model: Model) -> str | None:
-        """Why runs of this model cannot train as one stack of seeds (None: they can)."""
-        return None
-
-    def complete(self, model: Model) -> dict[str, Any]:
-        """The model config checked against `schema`, keys left out at their defaults."""
-        values = {k: v for k, v in model.items() if k != "_target_"}
-        try:
-            merged = OmegaConf.merge(OmegaConf.structured(self.schema), values)
-        except OmegaConfBaseException as exc:
-            reason = str(exc).strip().splitlines()[0]
-            key = f" model.{exc.full_key}:" if exc.full_key else ""
-            raise ConfigError(f"model={model.get('name')}:{key} {reason}") from None
-        out = OmegaConf.to_container(merged, resolve=True, enum_to_str=True)
-        assert isinstance(out, dict)
-        target = {"_target_": model["_target_"]} if "_target_" in model else {}
-        return {**target, **{str(k): v for k, v in out.items()}}
-
-
-_REGISTRY: dict[str, type[ModelFamily]] = {}
-F = TypeVar("F", bound=type[ModelFamily])
-
-
-def register_family(cls: F) -> F:
-    """Class decorator: file the family under its `name` (a second class of that name is an
-    error; re-importing the same class is not)."""
-    name = cls.name
-    known = _REGISTRY.get(name)
-    if known is not None and _dotted(known) != _dotted(cls):
-        raise ValueError(
-            f"model family {name} is registered twice: {_dotted(known)}, {_dotted(cls)}"
-        )
-    _REGISTRY[name] = cls
-    return cls
+__all__ = [
+    "IMAGES",
+    "SIGNALS",
+    "VECTORS",
+    "Model",
+    "ModelFamily",
+    "StackedBlock",
+    "family_names",
+    "family_of",
+    "model_config",
+    "model_families",
+    "register_family",
+]
 
 
 def family_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(registered())
 
 
 def family_of(model: Model) -> ModelFamily:
@@ -145,12 +56,13 @@ def family_of(model: Model) -> ModelFamily:
             )
         register_family(cls)
         return cls()
-    if name not in _REGISTRY:
+    family = registered().get(name)
+    if family is None:
         raise ConfigError(
             f"model={name} is not a registered model family; registered: "
             f"{', '.join(family_names())} (a family of your own: model._target_=<module.Class>)"
         )
-    return _REGISTRY[name]()
+    return family()
 
 
 def model_config(node: Any) -> dict[str, Any]:
@@ -172,7 +84,3 @@ def _locate(target: str) -> type[ModelFamily]:
     if not (isinstance(cls, type) and issubclass(cls, ModelFamily)):
         raise ConfigError(f"model._target_={target} is not a ModelFamily subclass")
     return cls
-
-
-def _dotted(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"

@@ -1,5 +1,5 @@
 """growlab's model families: an MLP, a CNN (Conv2d on images, Conv1d on 1-D signals) and a
-torchvision backbone as the stem. Each registers itself by name (growlab.growth.families);
+torchvision backbone as the stem. Each registers itself by name (growlab.growth.family_base);
 a new family is a module like this one, anywhere, plus a model YAML."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from torch import nn
 
 from growlab.config import BackboneConfig, CNNConfig, ConfigError
 from growlab.growth.blocks import BlockSpec
-from growlab.growth.families import IMAGES, SIGNALS, Model, ModelFamily, register_family
+from growlab.growth.family_base import IMAGES, SIGNALS, Model, ModelFamily, register_family
 
 
 @register_family
