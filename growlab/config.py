@@ -38,12 +38,6 @@ class Norm(str, Enum):
     layer = "layer"
 
 
-class ModelKind(str, Enum):
-    mlp = "mlp"
-    cnn = "cnn"
-    backbone = "backbone"
-
-
 class TrainableSet(str, Enum):
     all = "all"
     new_and_head = "new_and_head"
@@ -52,7 +46,8 @@ class TrainableSet(str, Enum):
 
 @dataclass
 class ModelConfig:
-    name: ModelKind = MISSING
+    # A registered model family (growlab.growth.families): mlp, cnn, backbone, or a user's.
+    name: str = MISSING
     width: int = 64
     activation: Activation = Activation.relu
     norm: Norm = Norm.none

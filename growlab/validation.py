@@ -21,19 +21,16 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from growlab.config import ConfigError, ModelKind
+from growlab.config import ConfigError
 from growlab.data import DataKind, data_config, registered, require_data
 from growlab.engine.optim import optimizer_factory
+from growlab.growth.families import IMAGES, SIGNALS, VECTORS, family_of, model_config
 from growlab.growth.strategies import build_strategy
 from growlab.growth.triggers import build_trigger
 
-# The kinds of data each model takes (1-D signals: a CNN with Conv1d blocks); the data set's
-# registration says its kind (growlab.data.registry).
-MODEL_TAKES: dict[ModelKind, tuple[DataKind, ...]] = {
-    ModelKind.mlp: tuple(DataKind),
-    ModelKind.cnn: (DataKind.image, DataKind.signal),
-    ModelKind.backbone: (DataKind.image,),
-}
+# The rank of one sample of each kind of data set (growlab.data.registry), what a model
+# family's `accepts` is asked about.
+SAMPLE_RANKS = {DataKind.vector: VECTORS, DataKind.signal: SIGNALS, DataKind.image: IMAGES}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -230,34 +227,24 @@ def _check_strategy(cfg: Any) -> None:
 
 
 def _check_combinations(cfg: Any) -> None:
-    model = ModelKind(cfg.model.name)
-    dataset, _ = data_config(cfg.data)  # an unknown name, key or type is refused here
-    takes = MODEL_TAKES[model]
-    if dataset.kind not in takes:
-        kinds = " or ".join(k.words for k in takes)
-        raise ConfigError(
-            f"model={model.value} needs {kinds} data, got data={dataset.name} "
-            f"({dataset.kind.words} data); valid choices: {', '.join(registered(takes))}"
-        )
-    if model is ModelKind.backbone:
-        _check_backbone(str(cfg.model.backbone))
+    _check_model(cfg)
     device = str(cfg.device)
     if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
         raise ConfigError(f"device={device} is not one of {', '.join(DEVICES)} (or cuda:N)")
 
 
-def _check_backbone(name: str) -> None:
-    # Only for model=backbone: torchvision costs a second to import.
-    import torchvision
-
-    from growlab.growth.backbones import CLASSIFIER_ATTR
-
-    known = set(torchvision.models.list_models(module=torchvision.models))
-    families = tuple(CLASSIFIER_ATTR)
-    if name not in known or not name.startswith(families):
-        valid = sorted(m for m in known if m.startswith(families))
+def _check_model(cfg: Any) -> None:
+    """The model's family is registered, its config fits the family's schema, and it takes
+    the data."""
+    model = model_config(cfg.model)
+    family = family_of(model)
+    family.check(model)
+    dataset, _ = data_config(cfg.data)  # an unknown name, key or type is refused here
+    if not family.accepts(SAMPLE_RANKS[dataset.kind]):
+        takes = tuple(k for k in DataKind if family.accepts(SAMPLE_RANKS[k]))
         raise ConfigError(
-            f"model.backbone={name} is not supported; valid choices: {', '.join(valid)}"
+            f"model={model['name']} needs {family.data} data, got data={dataset.name} "
+            f"({dataset.kind.words} data); valid choices: {', '.join(registered(takes))}"
         )
 
 

@@ -29,6 +29,7 @@ from growlab.config import ConfigError
 from growlab.data import load_data
 from growlab.engine.run_directory.checkpoint import stage_path
 from growlab.engine.training import evaluate
+from growlab.growth.families import model_config
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.growth.strategies import build_strategy
 
@@ -57,7 +58,7 @@ def rebuild_from_config(
     cfg: DictConfig, stage: int, input_shape: tuple[int, ...], num_classes: int
 ) -> GrowableNet:
     """The architecture of `stage`, from the config alone: initial blocks, then each growth."""
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True)
+    model_cfg = model_config(cfg.model)
     strategy = build_strategy(cfg.strategy)
     plan = strategy.plan(cfg.depth, cfg.train.start_depth, cfg.train.epochs_per_stage)
     start = strategy.initial_depth(cfg.depth, cfg.train.start_depth)

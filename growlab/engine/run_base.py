@@ -29,6 +29,7 @@ from growlab.engine.training import (
     flops_per_sample,
     train_epoch,
 )
+from growlab.growth.families import model_config
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.growth.objectives import Objective
 from growlab.growth.strategies import build_strategy
@@ -128,7 +129,7 @@ class RunBase:
         last = self.last
         if last is None:
             depth = self.strategy.initial_depth(self.cfg.depth, self.cfg.train.start_depth)
-            model = OmegaConf.to_container(self.cfg.model, resolve=True, enum_to_str=True)
+            model = model_config(self.cfg.model)
             out = self.objective.output_dim(self.data.input_shape, self.num_classes)
             arch = self.strategy.starting_arch(
                 initial_arch(model, self.data.input_shape, out, depth)

@@ -13,85 +13,34 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from growlab.config import Activation, ModelKind, Norm
+from growlab.growth.blocks import Block, BlockSpec, GateBlock
+from growlab.growth.families import family_of
 
-BlockSpec = dict[str, Any]
+# Re-exported: where these lived before growlab.growth.blocks.
+__all__ = [
+    "Arch",
+    "Block",
+    "BlockSpec",
+    "GateBlock",
+    "GrowableNet",
+    "block_widths",
+    "build_block",
+    "build_network",
+    "count_params",
+    "has_parameters",
+    "initial_arch",
+]
+
 Arch = dict[str, Any]
-
-ACTIVATIONS: dict[Activation, type[nn.Module]] = {
-    Activation.relu: nn.ReLU,
-    Activation.gelu: nn.GELU,
-    Activation.tanh: nn.Tanh,
-}
-
-
-def spatial_dims(model_cfg: dict[str, Any]) -> int:
-    """1 for a CNN on signals (Conv1d), 2 for one on images; set by `initial_arch`."""
-    return int(model_cfg.get("spatial_dims", 2))
-
-
-def make_conv(model_cfg: dict[str, Any], d_in: int, d_out: int) -> nn.Module:
-    k = model_cfg["kernel_size"]
-    conv = nn.Conv1d if spatial_dims(model_cfg) == 1 else nn.Conv2d
-    return conv(d_in, d_out, k, padding=k // 2)
-
-
-def make_norm(norm: Norm, op: str, dim: int, dims: int = 2) -> nn.Module:
-    if norm is Norm.none:
-        return nn.Identity()
-    if op == "linear" or dims == 1:
-        if norm is Norm.batch:
-            return nn.BatchNorm1d(dim)
-        if op == "linear":
-            return nn.LayerNorm(dim)
-    elif norm is Norm.batch:
-        return nn.BatchNorm2d(dim)
-    # GroupNorm with one group normalises over (C, H, W) or (C, L): LayerNorm for feature maps.
-    return nn.GroupNorm(1, dim)
-
-
-class Block(nn.Module):
-    """op -> norm -> activation (-> dropout); with `residual`, activation(x + norm(op(x))).
-
-    Dropout (model.dropout) acts only in training mode, so it never changes the function that
-    evaluation, probes and preservation checks see."""
-
-    def __init__(self, spec: BlockSpec, model_cfg: dict[str, Any]) -> None:
-        super().__init__()
-        op, d_in, d_out = spec["op"], spec["in"], spec["out"]
-        if op == "linear":
-            self.op: nn.Module = nn.Linear(d_in, d_out)
-        else:
-            self.op = make_conv(model_cfg, d_in, d_out)
-        self.norm = make_norm(Norm(model_cfg["norm"]), op, d_out, spatial_dims(model_cfg))
-        self.act = ACTIVATIONS[Activation(model_cfg["activation"])]()
-        self.residual = bool(spec.get("residual", False))
-        p = float(model_cfg.get("dropout", 0.0))
-        self.drop: nn.Module = nn.Dropout(p) if p > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.norm(self.op(x))
-        return self.drop(self.act(x + z if self.residual else z))
-
-
-class GateBlock(nn.Module):
-    """x * g(x) with g = activation(conv(x)); seed 001's multiplicative conv insertion."""
-
-    def __init__(self, spec: BlockSpec, model_cfg: dict[str, Any]) -> None:
-        super().__init__()
-        c = spec["channels"]
-        self.gate = make_conv(model_cfg, c, c)
-        self.act = ACTIVATIONS[Activation(model_cfg["activation"])]()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.act(self.gate(x))
 
 
 def build_block(spec: BlockSpec, model_cfg: dict[str, Any]) -> nn.Module:
     """The module a spec describes; a grown block is rebuilt by the operator that made it."""
     if spec["type"] == "operator":
         return instantiate(spec["operator"]).make_block(model_cfg)
-    return GateBlock(spec, model_cfg) if spec["type"] == "gate" else Block(spec, model_cfg)
+    if spec["type"] == "gate":
+        return GateBlock(spec, model_cfg)
+    return family_of(model_cfg).build_block(spec, model_cfg)
 
 
 def block_widths(arch: Arch) -> list[int]:
@@ -110,28 +59,12 @@ class GrowableNet(nn.Module):
         super().__init__()
         self.arch = copy.deepcopy(arch)
         model_cfg = self.arch["model"]
-        kind = ModelKind(model_cfg["name"])
+        family = family_of(model_cfg)
         width = block_widths(self.arch)[-1] if self.arch["blocks"] else model_cfg["width"]
-        classes = self.arch["num_classes"]
-        if kind is ModelKind.cnn:
-            shape = self.arch["input_shape"]
-            # A 1-D signal without a channel axis gets one: (N, L) -> (N, 1, L).
-            one_channel = nn.Unflatten(1, (1, shape[0]))
-            self.stem: nn.Module = one_channel if len(shape) == 1 else nn.Identity()
-            one_d = spatial_dims(model_cfg) == 1
-            pool = nn.Sequential(
-                nn.AdaptiveAvgPool1d(1) if one_d else nn.AdaptiveAvgPool2d(1), nn.Flatten()
-            )
-            self.head: nn.Module = nn.Sequential(pool, nn.Linear(width, classes))
-        else:
-            if kind is ModelKind.backbone:
-                from growlab.growth.backbones import BackboneStem
-
-                weights = model_cfg.get("weights") if load_weights else None
-                self.stem = BackboneStem(model_cfg["backbone"], model_cfg["input_size"], weights)
-            else:
-                self.stem = nn.Flatten()
-            self.head = nn.Linear(width, classes)
+        shape = tuple(self.arch["input_shape"])
+        self.stem: nn.Module = family.build_stem(model_cfg, shape, load_weights)
+        self.head: nn.Module = family.build_head(model_cfg, width, self.arch["num_classes"])
+        self._stem_trains = family.stem_trains(model_cfg)
         self.blocks = nn.ModuleList(build_block(s, model_cfg) for s in self.arch["blocks"])
         self.frozen: list[bool] = [False] * len(self.blocks)
         self.head_frozen = False
@@ -167,12 +100,13 @@ class GrowableNet(nn.Module):
 
     @property
     def stem_trainable_allowed(self) -> bool:
-        return not self.arch["model"].get("freeze_backbone", True)
+        return self._stem_trains
 
     def set_trainable(self, blocks: set[int], head: bool, stem: bool = False) -> None:
         """Freeze for real: no gradients and eval mode, so frozen parts compute a fixed function.
 
-        The stem trains only when asked and allowed (model.freeze_backbone=false)."""
+        The stem trains only when asked and its family allows it (a backbone's does with
+        model.freeze_backbone=false)."""
         self.frozen = [i not in blocks for i in range(len(self.blocks))]
         self.head_frozen = not head
         stem_trains = stem and self.stem_trainable_allowed and has_parameters(self.stem)
@@ -210,24 +144,11 @@ class GrowableNet(nn.Module):
 def initial_arch(
     model_cfg: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, depth: int
 ) -> Arch:
-    kind = ModelKind(model_cfg["name"])
-    op = "conv" if kind is ModelKind.cnn else "linear"
+    family = family_of(model_cfg)
+    model_cfg = family.arch_model(model_cfg, input_shape)
+    d_in = family.input_width(model_cfg, input_shape)
     width = model_cfg["width"]
-    if kind is ModelKind.mlp:
-        d_in = int(torch.Size(input_shape).numel())
-    elif kind is ModelKind.cnn:
-        # (L,) or (C, L): Conv1d; (C, H, W): Conv2d.
-        d_in = 1 if len(input_shape) == 1 else input_shape[0]
-        model_cfg = {**model_cfg, "spatial_dims": max(len(input_shape) - 1, 1)}
-    else:
-        from growlab.growth.backbones import BackboneStem, feature_dim
-
-        stem = BackboneStem(model_cfg["backbone"], model_cfg["input_size"])
-        d_in = feature_dim(stem, input_shape)
-    blocks = [
-        {"type": "block", "op": op, "in": d_in if i == 0 else width, "out": width}
-        for i in range(depth)
-    ]
+    blocks = [family.block_spec(model_cfg, d_in if i == 0 else width, width) for i in range(depth)]
     return {
         "model": dict(model_cfg),
         "input_shape": list(input_shape),

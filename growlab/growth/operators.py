@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from growlab.config import ConfigError, Norm
-from growlab.growth.nets import Block, BlockSpec, GateBlock
+from growlab.growth.blocks import Block, BlockSpec, GateBlock
+from growlab.growth.families import family_of
 
 Model = Mapping[str, Any]
 
@@ -75,21 +76,18 @@ class GrowthOperator(OperatorBase):
 
 
 def width_spec(model: Model) -> BlockSpec:
-    """The spec of a hidden block that keeps the network's width (linear or conv)."""
-    op = "conv" if model["name"] == "cnn" else "linear"
-    return {"type": "block", "op": op, "in": model["width"], "out": model["width"]}
+    """The spec of a hidden block of the model's family that keeps the network's width."""
+    return family_of(model).block_spec(model, model["width"], model["width"])
 
 
-def standard_block(model: Model, residual: bool = False) -> Block:
-    """A fresh hidden block like the network's own, at its width: op (Linear, or the CNN's
+def standard_block(model: Model, residual: bool = False) -> nn.Module:
+    """A fresh hidden block like the network's own, at its width, as its family builds it
+    (ModelFamily.standard_block). For growlab's families: op (Linear, or the CNN's
     Conv1d/Conv2d) -> the model's norm (model.norm) -> its activation -> its dropout, with
-    PyTorch's initialisation. `residual`: activation(x + norm(op(x))). Every built-in depth
+    PyTorch's initialisation; `residual`: activation(x + norm(op(x))). Every built-in depth
     operator builds on it; a user's operator should too, alone or as a branch of its own
     module, so the grown block normalises and drops out like the others."""
-    spec = width_spec(model)
-    if residual:
-        spec["residual"] = True
-    return Block(spec, dict(model))
+    return family_of(model).standard_block(model, residual)
 
 
 @dataclass
@@ -112,6 +110,15 @@ class IdentityBlock(GrowthOperator):
 
     preserves_function: ClassVar[bool] = True
     activations: ClassVar[tuple[str, ...] | None] = ("relu",)
+
+    def check(self, model: Model) -> None:
+        super().check(model)
+        block = self.make_block(model)
+        if not isinstance(block, Block):
+            raise ConfigError(
+                f"operator {self.name} sets growlab's Block (op -> norm -> activation); "
+                f"model={model['name']}'s blocks are {type(block).__name__}"
+            )
 
     def make_block(self, model: Model) -> nn.Module:
         return standard_block(model, residual=Norm(model["norm"]) is Norm.layer)

@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from growlab.config import ConfigError, TrainableSet
+from growlab.growth.families import model_config
 from growlab.growth.nets import Arch, GrowableNet
 from growlab.growth.objectives import Classification, Objective
 from growlab.growth.operators import GrowthOperator
@@ -76,7 +77,7 @@ class GrowthStrategy:
 
     def check(self, cfg: Any) -> None:
         """Everything the operator and objective require of the config, before the run."""
-        model = OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True)
+        model = model_config(cfg.model)
         assert isinstance(model, dict)
         try:
             self.objective.check(model)

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from growlab.config import ConfigError
-from growlab.growth.nets import Block, GrowableNet
+from growlab.growth.blocks import Block
+from growlab.growth.nets import GrowableNet
 
 # Old parameter -> its wider replacement, whose leading corner holds the old values.
 Moved = dict[nn.Parameter, nn.Parameter]

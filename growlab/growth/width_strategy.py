@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from growlab.config import ConfigError, TrainableSet
+from growlab.growth.families import model_config
 from growlab.growth.nets import Arch, GrowableNet
 from growlab.growth.strategies import Growth, GrowthStrategy, StagePlan
 from growlab.growth.widening import GrowthData, Moved, widen_block
@@ -58,7 +57,7 @@ class WidthGrowthStrategy(GrowthStrategy):
         return list(range(depth)) if self.layers is None else sorted(self.layers)
 
     def check(self, cfg: Any) -> None:
-        model = OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True)
+        model = model_config(cfg.model)
         assert isinstance(model, dict)
         prefix = f"strategy={self.name}: "
         try:

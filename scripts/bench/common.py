@@ -14,10 +14,11 @@ from typing import Any
 
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from growlab.config import register_configs
 from growlab.data import DataSplits
+from growlab.growth.families import model_config
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +103,7 @@ def compose_cfg(overrides: list[str]) -> DictConfig:
 
 
 def growlab_net(cfg: DictConfig, data: DataSplits, depth: int, device: torch.device) -> GrowableNet:
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True)
+    model_cfg = model_config(cfg.model)
     assert isinstance(model_cfg, dict)
     arch = initial_arch(model_cfg, data.input_shape, data.num_classes, depth)
     net = build_network(arch).to(device)

@@ -7,8 +7,9 @@ still depends on:
   (the strategy, its operator and objective, the growth trigger), so a changed default is a
   changed run;
 - `code.<target>`: a hash of the source files of every class outside growlab that a `_target_`
-  names (a user's own operator), so editing it is a changed run too; likewise `code.<module>`
-  for the module outside growlab that `data.module` names (a user's own data set).
+  names (a user's own operator, or model family via `model._target_`), so editing it is a
+  changed run too; likewise `code.<module>` for the module outside growlab that `data.module`
+  names (a user's own data set).
 The fingerprint (a hash of the result config) names a sweep's run folders and lets the report
 count each run once. This module imports no torch, so Hydra's resolvers can use it cheaply.
 """
@@ -44,8 +45,9 @@ NOT_RESULT = {
     "data.download",
 }
 TARGET = "._target_"
-# Groups whose `_target_` classes add their defaults and code hash to the result config.
-CLASS_GROUPS = ("strategy", "trigger")
+# Groups whose `_target_` classes add their defaults and code hash to the result config (a
+# model's `_target_` names a user's model family; growlab's families are found by name).
+CLASS_GROUPS = ("strategy", "trigger", "model")
 # Classes from these packages are growlab's or its pinned dependencies': versioned, not hashed.
 VERSIONED_PACKAGES = ("growlab", "torch", "torchvision", "hydra", "omegaconf", "builtins")
 FINGERPRINT_CHARS = 16
@@ -73,7 +75,9 @@ def result_config(cfg: Any) -> dict[str, Any]:
     for key in [k for k in flat if k.startswith(CLASS_GROUPS) and k.endswith(TARGET)]:
         owner = key[: -len(TARGET)]
         cls = locate(str(flat[key]), key)
-        for name, value in class_defaults(cls).items():
+        # A model family's defaults are its schema's (growlab.growth.families.ModelFamily).
+        defaults = class_defaults(getattr(cls, "schema", cls) if owner == "model" else cls)
+        for name, value in defaults.items():
             dotted = f"{owner}.{name}"
             if dotted not in flat and not any(k.startswith(dotted + ".") for k in flat):
                 flat[dotted] = value

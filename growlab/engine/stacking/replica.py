@@ -13,6 +13,7 @@ from growlab.engine.progress import RunProgress
 from growlab.engine.stacking import replica_logs
 from growlab.engine.stacking.clock import StackClock
 from growlab.engine.stacking.replica_logs import LogFile
+from growlab.growth.families import family_of, model_config
 
 if TYPE_CHECKING:
     from growlab.engine.loop import Run
@@ -86,7 +87,11 @@ def unstackable(runs: list[Run]) -> str | None:
     """Why these runs cannot train as one stack, or None."""
     if len(runs) < 2:
         return "a stack needs at least two runs"
-    if float(runs[0].cfg.model.get("dropout", 0.0)) > 0:
+    model = model_config(runs[0].cfg.model)
+    reason = family_of(model).unstackable(model)
+    if reason is not None:
+        return f"model={model['name']}: {reason}"
+    if float(model.get("dropout", 0.0)) > 0:
         return (
             "model.dropout > 0: a stack cannot draw each replica's dropout masks as its solo "
             "run does"

@@ -1,4 +1,4 @@
-"""An epoch of training and an evaluation for a stack of replicas (see stacked_forward).
+"""An epoch of training and an evaluation for a stack of replicas (see forward.py).
 
 Each replica draws its own order from its own generator, exactly as its solo run would, and
 the stack's loss is the sum of the replicas' mean losses: the gradient each replica gets is
