@@ -117,7 +117,7 @@ def test_a_user_family_grows_solo_and_stacked_from_outside_growlab(tmp_path) -> 
     [
         (
             ["data=digits"],
-            "model=resmlp needs vector or 1-D signal data, got data=digits; "
+            "model=resmlp needs vector or 1-D signal data, got data=digits (image data); "
             "valid choices: blobs, mnist1d",
         ),
         (
