@@ -69,6 +69,7 @@ def test_rerunning_a_packed_sweep_changes_no_finished_result(tmp_path) -> None:
     assert after == before
 
 
+@pytest.mark.slow
 def test_bad_packing_settings_are_refused_before_anything_runs(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     for value in ("0", "-2", "abc", "1.5"):

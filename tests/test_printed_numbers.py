@@ -76,6 +76,7 @@ def printed_optuna_sweep(tmp_path: Path, *extra: str) -> tuple[str, Path]:
     return result.stdout + result.stderr, sweep
 
 
+@pytest.mark.slow
 def test_an_optuna_sweep_prints_short_numbers_and_no_storage_setup(tmp_path) -> None:
     printed, sweep = printed_optuna_sweep(tmp_path)
     assert not [line for line in printed.splitlines() if line.endswith(SETUP_CHATTER)]

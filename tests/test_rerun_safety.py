@@ -74,6 +74,7 @@ def test_keys_that_do_not_change_the_result_may_differ(copy_of: Path) -> None:
     assert result.returncode == 0 and "already holds a completed run" in result.stdout
 
 
+@pytest.mark.slow
 def test_rerun_of_a_completed_autoencoder_run_changes_nothing(tmp_path) -> None:
     run_dir = tmp_path / "ae"
     assert grow(run_dir, base=AE).returncode == 0

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import REPO, read_summary, run_in_process, without_timing
 
 from growlab.engine.run_directory.records import read_metrics
@@ -29,6 +30,7 @@ def growlab(run_dir, *extra) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_sigterm_then_restart_resumes_to_the_uninterrupted_result(tmp_path) -> None:
     run_in_process(OVERRIDES, tmp_path / "ref")  # the uninterrupted reference
 

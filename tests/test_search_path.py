@@ -61,6 +61,7 @@ def help_line(result: subprocess.CompletedProcess, group: str) -> list[str]:
     return line.split(": ", 1)[1].split(", ")
 
 
+@pytest.mark.slow
 def test_help_lists_the_users_options_from_either_search_path(tmp_path) -> None:
     own = tmp_path / "conf" / "experiment"
     own.mkdir(parents=True)

@@ -128,6 +128,7 @@ def test_six_job_sweep_runs_under_slurm(tmp_path) -> None:
         pytest.fail(f"sacct does not show the jobs completed: {states}")
 
 
+@pytest.mark.slow
 def test_a_diverged_job_is_counted_and_the_other_results_kept(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     result = run_sweep(sweep, "optimizer.lr=0.001,1e6", "depth=2", "train.epochs_per_stage=1")
@@ -227,6 +228,7 @@ def slurm_job_of(run_dir: Path) -> str:
     raise AssertionError(f"no slurm job id logged in {run_dir}")
 
 
+@pytest.mark.slow
 def test_a_packed_sweep_runs_three_runs_in_each_array_task(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     result = run_sweep(

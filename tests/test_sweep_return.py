@@ -24,7 +24,11 @@ def final_stages(sweep: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    ("metric", "direction", "best"), [("val_acc", "maximize", max), ("val_loss", "minimize", min)]
+    ("metric", "direction", "best"),
+    [
+        ("val_acc", "maximize", max),
+        pytest.param("val_loss", "minimize", min, marks=pytest.mark.slow),
+    ],
 )
 def test_optuna_tunes_the_validation_metric(tmp_path, metric, direction, best) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
