@@ -25,9 +25,12 @@ from growlab.report.comparison_tables import compute_table, stage_help_table, ve
 from growlab.report.compute_plot import FILE as COMPUTE_PLOT
 from growlab.report.compute_plot import equal_compute
 from growlab.report.export import write_tables
+from growlab.report.growth_plot import FILE as GROWTH_PLOT
+from growlab.report.growth_plot import growth_plot
 from growlab.report.plots import draw_all, save
 from growlab.report.render import markdown, page, table_md
 from growlab.report.run_page import PAGE, RunPage, make_run_page
+from growlab.report.runs_csv import write_runs_csv
 from growlab.report.select import (
     ReportInputError,
     collect_sweeps,
@@ -45,8 +48,9 @@ from growlab.report.tables import (
     problem_table,
     runs_table,
     summary_counts,
-    write_runs_csv,
 )
+from growlab.report.trigger_compare import has_triggers
+from growlab.report.trigger_tables import growth_table, trigger_table
 
 __all__ = [
     "ReportFiles",
@@ -99,26 +103,31 @@ def make_report(
     pairing = parse_pair_on(pair_on, runs)
     sweep = Sweep(*deduplicate(select(runs, include, exclude)))
     out_dir = Path(out_dir) if out_dir is not None else folders[0]
+    triggers = has_triggers(sweep)
+    problems, runs_list = problem_table(sweep), runs_table(sweep)
     tables = [
         verdict_table(sweep, baseline, pairing),
         compute_table(sweep, baseline, pairing),
+        *([trigger_table(sweep, pairing), growth_table(sweep)] if triggers else []),
         stage_help_table(sweep),
         group_table(sweep),
         depth_table(sweep),
-        problem_table(sweep),
-        runs_table(sweep),
+        problems,
+        runs_list,
         duplicate_table(sweep),
     ]
     # Nothing refused past this point: write.
     if before_writing is not None:
         before_writing()
-    link_run_pages(tables[5], sweep.problems, out_dir, PAGE)
-    link_run_pages(tables[6], sweep.runs, out_dir, PAGE)
+    link_run_pages(problems, sweep.problems, out_dir, PAGE)
+    link_run_pages(runs_list, sweep.runs, out_dir, PAGE)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs_csv = out_dir / "runs.csv"
     write_runs_csv(sweep, runs_csv)
     plots = draw_all(sweep, out_dir)
     plots.insert(2, save(equal_compute(sweep, baseline, pairing), out_dir / COMPUTE_PLOT))
+    if triggers:
+        plots.insert(3, save(growth_plot(sweep), out_dir / GROWTH_PLOT))
     table_files = write_tables(tables, out_dir)
     intro = intro_lines(folders, sweep, include, exclude, pairing)
     names = " + ".join(f.resolve().name for f in folders)
@@ -140,7 +149,7 @@ def make_report(
     if wandb:
         from growlab.report.wandb_report import publish
 
-        summary_md = "\n".join([*intro, "", *(table_md(t) for t in tables[:4])])
+        summary_md = "\n".join([*intro, "", *(table_md(t) for t in tables[: 6 if triggers else 4])])
         files.messages.append(publish(sweep, folders[0], out_dir, summary_md))
     return files
 
@@ -162,8 +171,17 @@ def intro_lines(
         f"Runs chosen by {' '.join(chosen)}." if chosen else "",
         f"Pairs with the baseline share {', '.join(pairing)} (--pair-on)." if pairing else "",
         f"Every run: {fixed}." if fixed else "",
+        metric_line(sweep),
         best_line(sweep) or "No completed run to compare.",
     ]
+
+
+def metric_line(sweep: Sweep) -> str:
+    """Which number the runs are compared by, where it is not test accuracy."""
+    metric = sweep.metric
+    if metric.higher_is_better and metric.key == "test_acc":
+        return ""
+    return f"Runs are compared by {metric.key} ({metric.way} is better)."
 
 
 def duplicates_clause(sweep: Sweep) -> str:

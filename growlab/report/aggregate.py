@@ -13,6 +13,7 @@ from typing import Any
 
 from growlab.report.collect import Duplicate, RunRecord, is_number, varying_keys
 from growlab.report.formats import mean_pm
+from growlab.report.metric import ACCURACY, Metric, sweep_metric
 
 
 @dataclass
@@ -47,6 +48,8 @@ class Sweep:
         self.extra_keys = varying_keys(runs)
         self.vary_model = len({r.model for r in runs}) > 1
         self.vary_data = len({r.data for r in runs}) > 1
+        # The one number every table compares, and which way is better (mixed: refused).
+        self.metric: Metric = sweep_metric(runs)
 
     @property
     def line_dims(self) -> list[str]:
@@ -124,8 +127,7 @@ def helped(run: RunRecord) -> tuple[int, int]:
 
 
 TEST_ACC = ("test_acc",)
-# The autoencoder's classifier reports its own training accuracy; other runs the last epoch's.
-TRAIN_ACC = ("classifier_train_acc", "train_acc")
+TRAIN_ACC = ACCURACY.train_keys
 
 
 def acc_by_depth(run: RunRecord, keys: tuple[str, ...] = TEST_ACC) -> dict[int, float]:
@@ -139,12 +141,16 @@ def acc_by_depth(run: RunRecord, keys: tuple[str, ...] = TEST_ACC) -> dict[int, 
 
 
 # ---- sweep-level aggregates ----------------------------------------------------------------
-def depth_curves(sweep: Sweep, keys: tuple[str, ...] = TEST_ACC) -> dict[LineKey, dict[int, Stat]]:
-    """Accuracy (test by default) against depth per line, mean ± std over seeds.
+def depth_curves(
+    sweep: Sweep, keys: tuple[str, ...] | None = None
+) -> dict[LineKey, dict[int, Stat]]:
+    """The first of `keys` (default: the sweep's primary metric) against depth per line, mean ±
+    std over seeds.
 
     Each seed counts once per depth: its value comes from the run whose final depth is that
     depth when the sweep has one, else from the deepest run that grew through it.
     """
+    keys = keys or (sweep.metric.key,)
     curves: dict[LineKey, dict[int, Stat]] = {}
     for key, runs in sweep.lines().items():
         chosen: dict[tuple[int, int | None], tuple[int, float]] = {}  # (depth, seed) -> rank, acc
@@ -162,14 +168,14 @@ def depth_curves(sweep: Sweep, keys: tuple[str, ...] = TEST_ACC) -> dict[LineKey
 
 
 def flops_curves(sweep: Sweep) -> dict[int, dict[LineKey, list[tuple[float, Stat]]]]:
-    """Per final depth and line: (mean cumulative training FLOPs, test accuracy) per stage."""
+    """Per final depth and line: (mean cumulative training FLOPs, primary metric) per stage."""
     out: dict[int, dict[LineKey, list[tuple[float, Stat]]]] = {}
     for (key, depth), runs in sweep.groups().items():
         n_stages = min(len(r.stages) for r in runs)
         points = []
         for k in range(n_stages):
             flops = Stat.of([r.stages[k].get("cum_train_flops") for r in runs])
-            acc = Stat.of([r.stages[k].get("test_acc") for r in runs])
+            acc = Stat.of([r.stages[k].get(sweep.metric.key) for r in runs])
             if flops is not None and acc is not None:
                 points.append((flops.mean, acc))
         if points:

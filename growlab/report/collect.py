@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ MARKERS = ("summary.json", "metrics.jsonl", ".hydra")
 # and how it was logged.
 NOT_GROUPING = ("seed", "depth", "strategy.name", "model.name", "data.name", "device")
 NOT_GROUPING_PREFIXES = ("logger.", "hydra.")
+DEFAULT_METRIC = "test_acc"  # a run that names no primary_metric (every run from before LMs)
 
 
 @dataclass
@@ -75,6 +77,20 @@ class RunRecord:
     @property
     def ok(self) -> bool:
         return self.status == "completed"
+
+    @property
+    def primary_metric(self) -> str:
+        """The number this run is compared by (growlab.report.metric says which way is better)."""
+        return str(self.summary.get("primary_metric") or DEFAULT_METRIC)
+
+    @property
+    def final(self) -> float | None:
+        """The primary metric at the end: the summary's, else the last stage's that has it."""
+        key = self.primary_metric
+        if is_number(self.summary.get(key)):
+            return float(self.summary[key])
+        values = [s[key] for s in self.stages if isinstance(s, dict) and is_number(s.get(key))]
+        return float(values[-1]) if values else None
 
 
 def is_number(value: Any) -> bool:
@@ -141,8 +157,11 @@ def load_run(run_dir: Path, sweep_dir: Path) -> RunRecord:
         record.config = summary["config"]
     status = str(record.summary.get("status", "incomplete"))
     record.error = record.summary.get("error")
+    metric = record.primary_metric
     if status == "completed" and not is_number(record.summary.get("test_acc")):
         status, record.error = "invalid", record.error or "completed without a final test_acc"
+    elif status == "completed" and record.final is None:
+        status, record.error = "invalid", record.error or f"completed without a final {metric}"
     elif status not in ("completed", "failed", "diverged"):
         record.error = record.error or f"status {status!r}: stopped before the end"
         status = "incomplete"
@@ -194,7 +213,8 @@ def varying_keys(runs: list[RunRecord]) -> list[str]:
     """Config keys whose values differ between runs and that should split groups.
 
     A `strategy.*` key counts only when it varies within one strategy name (otherwise it is
-    just part of what the strategy is). Keys that change speed or bookkeeping, not results
+    just part of what the strategy is); a `trigger.*` key likewise within one trigger name, which
+    itself always counts when it varies. Keys that change speed or bookkeeping, not results
     (`train.num_threads`, say), never count.
     """
     configured = [r for r in runs if r.config]
@@ -206,11 +226,28 @@ def varying_keys(runs: list[RunRecord]) -> list[str]:
         values = {json.dumps(r.config.get(key), sort_keys=True) for r in configured}
         if len(values) < 2:
             continue
-        if key.startswith("strategy."):
-            per_strategy: dict[str, set[str]] = {}
+        recipe = next((name for prefix, name in RECIPES.items() if key.startswith(prefix)), None)
+        if recipe is not None and key != TRIGGER_NAME:
+            per_recipe: dict[str, set[str]] = {}
             for r in configured:
-                per_strategy.setdefault(r.strategy, set()).add(json.dumps(r.config.get(key)))
-            if all(len(v) < 2 for v in per_strategy.values()):
+                per_recipe.setdefault(recipe(r), set()).add(json.dumps(r.config.get(key)))
+            if all(len(v) < 2 for v in per_recipe.values()):
                 continue
         out.append(key)
     return out
+
+
+TRIGGER_NAME = "trigger.name"
+FIXED_TRIGGER = "fixed"  # a run whose config names no trigger grew on the fixed schedule
+
+
+def trigger_name(run: RunRecord) -> str:
+    return str(run.config.get(TRIGGER_NAME) or FIXED_TRIGGER)
+
+
+# Keys under a prefix are part of what the named recipe is (a strategy's operator, a trigger's
+# patience): they split groups only where they vary within one strategy (one trigger).
+RECIPES: dict[str, Callable[[RunRecord], str]] = {
+    "strategy.": lambda r: r.strategy,
+    "trigger.": trigger_name,
+}

@@ -13,8 +13,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from growlab.report.aggregate import (  # noqa: E402
-    TEST_ACC,
-    TRAIN_ACC,
     Sweep,
     depth_curves,
     flops_curves,
@@ -62,8 +60,8 @@ def acc_vs_depth(sweep: Sweep) -> Figure:
         _empty(ax, "no completed runs")
     else:
         ax.set_xlabel("depth (hidden blocks)")
-        ax.set_ylabel("test accuracy")
-        ax.set_title("Test accuracy vs depth (mean ± std over seeds)")
+        ax.set_ylabel(sweep.metric.axis)
+        ax.set_title(f"Test {sweep.metric.noun} vs depth (mean ± std over seeds)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -95,20 +93,21 @@ def acc_vs_flops(sweep: Sweep) -> Figure:
             )
         ax.set_xscale("log")
         ax.set_xlabel("cumulative training FLOPs")
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel(sweep.metric.axis)
         ax.set_title(f"final depth {depth}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Accuracy vs training compute (one point per stage)")
+    fig.suptitle(f"Test {sweep.metric.noun} vs training compute (one point per stage)")
     fig.tight_layout()
     return fig
 
 
 def train_vs_test(sweep: Sweep) -> Figure:
-    """Train (dashed) and test (solid) accuracy by depth per line, mean over seeds: where the
-    two part with depth, the deeper network overfits."""
+    """Train (dashed) and test (solid) metric (accuracy, or loss) by depth per line, mean over
+    seeds: where the two part with depth, the deeper network overfits."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    test, train = depth_curves(sweep, TEST_ACC), depth_curves(sweep, TRAIN_ACC)
+    metric = sweep.metric
+    test, train = depth_curves(sweep, (metric.key,)), depth_curves(sweep, metric.train_keys)
     for key, curve in test.items():
         style = {k: v for k, v in styles(sweep)[key].items() if k != "linestyle"}
         label = sweep.line_label(key)
@@ -127,8 +126,8 @@ def train_vs_test(sweep: Sweep) -> Figure:
     else:
         ax.legend(fontsize=7)
     ax.set_xlabel("depth (hidden blocks)")
-    ax.set_ylabel("accuracy (mean over seeds)")
-    ax.set_title("Train (dashed) vs test (solid) accuracy by depth")
+    ax.set_ylabel(f"{metric.noun} (mean over seeds), {metric.way} is better")
+    ax.set_title(f"Train (dashed) vs test (solid) {metric.noun} by depth")
     fig.tight_layout()
     return fig
 

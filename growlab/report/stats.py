@@ -1,5 +1,6 @@
 """Paired statistics over seeds: the mean difference with a t interval, a paired t-test, Holm's
-correction, and interpolation along accuracy-vs-FLOPs curves.
+correction, and interpolation along metric-vs-FLOPs curves (accuracy, or a loss where lower
+is better).
 
 With 3 to 5 seeds the paired t-test is the usable test: Wilcoxon's signed-rank test cannot
 reach p < 0.05 below 6 pairs (its smallest two-sided p with 5 pairs is 0.0625), and a bootstrap
@@ -62,17 +63,24 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
-def verdict(result: Paired | None, p_adjusted: float | None, alpha: float = ALPHA) -> str:
+def verdict(
+    result: Paired | None,
+    p_adjusted: float | None,
+    alpha: float = ALPHA,
+    higher_is_better: bool = True,
+) -> str:
+    """Better, worse or no detectable difference; a difference (run − baseline) is better when
+    positive for a metric where higher is better (accuracy), negative where lower is (a loss)."""
     if result is None:
         return "no pairs"
     if result.n < 2 or p_adjusted is None:
         return f"n too small (n={result.n})"
     if p_adjusted < alpha:
-        return BETTER if result.mean > 0 else WORSE
+        return BETTER if (result.mean > 0) == higher_is_better else WORSE
     return NO_DIFFERENCE
 
 
-Curve = Sequence[tuple[float, float]]  # (cumulative training FLOPs, accuracy), FLOPs ascending
+Curve = Sequence[tuple[float, float]]  # (cumulative training FLOPs, metric), FLOPs ascending
 
 
 def acc_within_budget(curve: Curve, budget: float) -> float | None:
@@ -85,12 +93,13 @@ def acc_within_budget(curve: Curve, budget: float) -> float | None:
     return float(np.interp(min(budget, flops[-1]), flops, accs))
 
 
-def flops_to_reach(curve: Curve, target: float) -> float | None:
-    """FLOPs at which the curve first reaches `target` accuracy, linear between stage ends (the
-    first stage's end when it already reaches it); None when it never does."""
+def flops_to_reach(curve: Curve, target: float, higher_is_better: bool = True) -> float | None:
+    """FLOPs at which the curve first reaches `target` (at or above it for accuracy, at or
+    below it for a loss), linear between stage ends (the first stage's end when it already
+    reaches it); None when it never does."""
     previous: tuple[float, float] | None = None
     for flops, acc in curve:
-        if acc >= target:
+        if (acc >= target) if higher_is_better else (acc <= target):
             if previous is None or acc == previous[1]:
                 return float(flops)
             f0, a0 = previous

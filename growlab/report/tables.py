@@ -1,8 +1,8 @@
-"""The report's tables: one flat row per run (runs.csv) and the grouped, seed-averaged views."""
+"""The report's tables: the grouped, seed-averaged views and the lists of runs (runs.csv is
+growlab.report.runs_csv)."""
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,15 +16,8 @@ from growlab.report.aggregate import (
     max_preservation_error,
     mean_shock,
 )
-from growlab.report.collect import RunRecord, is_number
+from growlab.report.collect import RunRecord
 from growlab.report.formats import num
-
-RUN_COLUMNS = [
-    "run", "status", "strategy", "operator", "model", "data", "depth", "width", "seed", "test_acc",
-    "best_test_acc", "train_flops", "wall_s", "stack_size", "stack_wall_s", "resumes", "n_stages",
-    "params_total", "flops_per_sample", "max_preservation_error", "mean_shock_acc", "stages_helped",
-    "stages_judged", "metric_rows", "error",
-]  # fmt: skip
 
 
 @dataclass
@@ -43,60 +36,6 @@ class Table:
         if self.records is not None:
             return self.records
         return [dict(zip(self.headers, row, strict=True)) for row in self.rows]
-
-
-def run_row(run: RunRecord, extra_keys: list[str]) -> dict[str, Any]:
-    stages = run.stages
-    last = stages[-1] if stages else {}
-    n_helped, n_judged = helped(run)
-    row: dict[str, Any] = {
-        "run": run.name,
-        "status": run.status,
-        "strategy": run.strategy,
-        "operator": run.operator,
-        "model": run.model,
-        "data": run.data,
-        "depth": run.depth,
-        "width": run.summary.get("width"),
-        "seed": run.seed,
-        "test_acc": run.summary.get("test_acc"),
-        "best_test_acc": run.summary.get("best_test_acc"),
-        "train_flops": run.summary.get("train_flops"),
-        "wall_s": run.summary.get("wall_s"),
-        "stack_size": run.summary.get("stack_size"),
-        "stack_wall_s": run.summary.get("stack_wall_s"),
-        "resumes": run.summary.get("resumes"),
-        "n_stages": len(stages),
-        "params_total": last.get("params_total"),
-        "flops_per_sample": last.get("flops_per_sample"),
-        "max_preservation_error": max_preservation_error(run),
-        "mean_shock_acc": mean_shock(run),
-        "stages_helped": n_helped,
-        "stages_judged": n_judged,
-        "metric_rows": run.metric_rows,
-        "error": run.error,
-    }
-    for key in extra_keys:
-        row[f"cfg.{key}"] = run.config.get(key)
-    for stage in stages:
-        row[f"stage{stage.get('stage')}_depth"] = stage.get("depth")
-        row[f"stage{stage.get('stage')}_test_acc"] = stage.get("test_acc")
-    return row
-
-
-def write_runs_csv(sweep: Sweep, path: Path) -> list[dict[str, Any]]:
-    rows = [run_row(r, sweep.extra_keys) for r in sweep.runs]
-    columns = list(RUN_COLUMNS) + [f"cfg.{k}" for k in sweep.extra_keys]
-    stage_cols = sorted(
-        {k for row in rows for k in row if k.startswith("stage") and k[5].isdigit()},
-        key=lambda k: (int(k[5:].split("_")[0]), k),
-    )
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns + stage_cols, restval="")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return rows
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -118,9 +57,10 @@ def stat_fields(name: str, stat: Stat | None) -> dict[str, Any]:
 
 
 def group_table(sweep: Sweep) -> Table:
+    metric = sweep.metric
     headers = [
-        *sweep.line_dims, "depth", "n", "seeds", "test acc", "best test acc", "train FLOPs",
-        "wall s", "stages helped", "max pres. err", "shock (Δacc)",
+        *sweep.line_dims, "depth", "n", "seeds", metric.label, f"best {metric.label}",
+        "train FLOPs", "wall s", "stages helped", "max pres. err", "shock (Δacc)",
     ]  # fmt: skip
     rows, records = [], []
     for (key, depth), runs in sorted(sweep.groups().items()):
@@ -128,8 +68,8 @@ def group_table(sweep: Sweep) -> Table:
         n_judged = sum(helped(r)[1] for r in runs)
         errors = [e for r in runs if (e := max_preservation_error(r)) is not None]
         stats = {
-            "test_acc": Stat.of([r.summary["test_acc"] for r in runs]),
-            "best_test_acc": Stat.of([r.summary.get("best_test_acc") for r in runs]),
+            metric.key: Stat.of([r.final for r in runs]),
+            f"best_{metric.key}": Stat.of([r.summary.get(f"best_{metric.key}") for r in runs]),
             "train_flops": Stat.of([r.summary.get("train_flops") for r in runs]),
             "wall_s": Stat.of([r.summary.get("wall_s") for r in runs]),
             "shock_acc": Stat.of([mean_shock(r) for r in runs]),
@@ -147,8 +87,8 @@ def group_table(sweep: Sweep) -> Table:
                 str(depth),
                 str(len(runs)),
                 ",".join(str(r.seed) for r in runs),
-                fmt(stats["test_acc"]),
-                fmt(stats["best_test_acc"]),
+                fmt(stats[metric.key]),
+                fmt(stats[f"best_{metric.key}"]),
                 fmt(stats["train_flops"], 3),
                 fmt(stats["wall_s"], 1),
                 f"{n_helped}/{n_judged}" if n_judged else "—",
@@ -174,12 +114,14 @@ def depth_table(sweep: Sweep) -> Table:
         rows.append([*key, *cells])
         for d, stat in curve.items():
             record: dict[str, Any] = sweep.line_fields(key)
-            records.append(record | {"depth": d, "n": stat.n, **stat_fields("test_acc", stat)})
+            key_fields = stat_fields(sweep.metric.key, stat)
+            records.append(record | {"depth": d, "n": stat.n, **key_fields})
+    noun = f"Test {sweep.metric.noun}"
     note = (
-        "Test accuracy after the last stage at each depth (growth runs contribute every depth "
+        f"{noun} after the last stage at each depth (growth runs contribute every depth "
         "they grew through; each seed counts once per depth)."
     )
-    return Table("Test accuracy vs depth", headers, rows, note, "depth", records=records)
+    return Table(f"{noun} vs depth", headers, rows, note, "depth", records=records)
 
 
 def problem_table(sweep: Sweep) -> Table:
@@ -203,24 +145,25 @@ def problem_table(sweep: Sweep) -> Table:
 
 
 def runs_table(sweep: Sweep) -> Table:
+    key = sweep.metric.key
     headers = [
-        "run", "status", "strategy", "depth", "seed", "test acc", "best test acc", "wall s",
-        "stacked",
+        "run", "status", "strategy", "depth", "seed", sweep.metric.label,
+        f"best {sweep.metric.label}", "wall s", "stacked",
     ]  # fmt: skip
     records = [
         {
             "run": r.name, "status": r.status, "strategy": r.strategy, "depth": r.depth,
-            "seed": r.seed, "test_acc": r.summary.get("test_acc"),
-            "best_test_acc": r.summary.get("best_test_acc"), "wall_s": r.summary.get("wall_s"),
+            "seed": r.seed, key: r.final if r.summary else None,
+            f"best_{key}": r.summary.get(f"best_{key}"), "wall_s": r.summary.get("wall_s"),
             "stack_size": r.summary.get("stack_size"),
         }
         for r in sweep.runs
     ]  # fmt: skip
     rows = [
         [r.name, r.status, r.strategy, fmt(r.depth), fmt(r.seed),
-         fmt(r.summary.get("test_acc")), fmt(r.summary.get("best_test_acc")),
+         fmt(record[key]), fmt(record[f"best_{key}"]),
          fmt(r.summary.get("wall_s"), 1), stacked(r)]
-        for r in sweep.runs
+        for r, record in zip(sweep.runs, records, strict=True)
     ]  # fmt: skip
     note = (
         "A run's name links to its own page where `python -m growlab.report RUN_DIR` made one. "
@@ -267,13 +210,16 @@ def summary_counts(sweep: Sweep) -> dict[str, int]:
 
 
 def best_line(sweep: Sweep) -> str | None:
-    """One sentence naming the best group by mean final test accuracy."""
+    """One sentence naming the best group by mean final metric (highest accuracy, lowest
+    loss)."""
+    metric = sweep.metric
     best = None
     for (key, depth), runs in sweep.groups().items():
-        stat = Stat.of([r.summary["test_acc"] for r in runs])
-        if stat is not None and is_number(stat.mean) and (best is None or stat.mean > best[0].mean):
+        stat = Stat.of([r.final for r in runs])
+        if stat is not None and (best is None or metric.better(stat.mean, best[0].mean)):
             best = (stat, key, depth)
     if best is None:
         return None
     stat, key, depth = best
-    return f"Best: {sweep.line_label(key)} at depth {depth}: test acc {stat.fmt()} (n={stat.n})."
+    label = f"{sweep.line_label(key)} at depth {depth}"
+    return f"Best: {label}: {metric.label} {stat.fmt()} (n={stat.n}, {metric.way} is better)."
