@@ -109,14 +109,16 @@ def max_preservation_error(run: RunRecord) -> float | None:
     return max(errors) if errors else None
 
 
-def mean_shock(run: RunRecord) -> float | None:
-    """Mean change of validation accuracy at insertion (after − before) over the growths."""
+def mean_shock(run: RunRecord, what: str = "acc") -> float | None:
+    """Mean change of validation accuracy (`what="loss"`: loss) at insertion (after − before)
+    over the growths."""
+    after, before = f"{what}_after", f"{what}_before"
     drops = [
-        s["shock"]["acc_after"] - s["shock"]["acc_before"]
+        s["shock"][after] - s["shock"][before]
         for s in growth_stages(run)
         if isinstance(s.get("shock"), dict)
-        and is_number(s["shock"].get("acc_after"))
-        and is_number(s["shock"].get("acc_before"))
+        and is_number(s["shock"].get(after))
+        and is_number(s["shock"].get(before))
     ]
     return statistics.fmean(drops) if drops else None
 

@@ -40,6 +40,8 @@ def _error(value: object) -> str:
 
 
 def stage_table(data: RunData) -> Table:
+    metric = data.record.primary_metric
+    extra = [] if metric == "test_acc" else [metric]  # a loss-ranked run: its metric too
     headers = [
         "stage",
         "phase",
@@ -47,6 +49,7 @@ def stage_table(data: RunData) -> Table:
         "params (trainable)",
         "FLOPs/sample",
         "test acc",
+        *(k.replace("_", " ") for k in extra),
         "val loss",
         "helped",
         "preservation error",
@@ -65,6 +68,7 @@ def stage_table(data: RunData) -> Table:
                 params,
                 fmt(s.get("flops_per_sample")),
                 fmt(s.get("test_acc")),
+                *(fmt(s.get(k)) for k in extra),
                 fmt(s.get("val_loss")),
                 helped,
                 _error(s.get("preservation_error")),
@@ -74,6 +78,16 @@ def stage_table(data: RunData) -> Table:
         )
     note = "" if rows else "No stage has finished yet."
     return Table("Stages", headers, rows, note=note)
+
+
+def final_text(data: RunData) -> str:
+    """`test accuracy 0.95`, or for a run ranked by another metric `test_loss 1.93 (test
+    accuracy 0.41)`."""
+    record = data.record
+    accuracy = f"test accuracy {fmt(record.summary.get('test_acc'))}"
+    if record.primary_metric == "test_acc":
+        return accuracy
+    return f"{record.primary_metric} {fmt(record.final)} ({accuracy})"
 
 
 def make_run_page(run_dir: Path, out_dir: Path | None = None) -> RunPage:
@@ -92,8 +106,7 @@ def make_run_page(run_dir: Path, out_dir: Path | None = None) -> RunPage:
         data.status_line,
         ", ".join(facts),
         f"{len(data.epochs)} epochs, {len(data.growth)} growth events, "
-        f"{len(data.stages)} stages recorded; final test accuracy "
-        f"{fmt(summary.get('test_acc'))}.",
+        f"{len(data.stages)} stages recorded; final {final_text(data)}.",
     ]
     title = f"growlab run: {run_dir.resolve().name}"
     tables = [stage_table(data)]

@@ -67,28 +67,33 @@ def learning_curves(data: RunData) -> Figure:
 
 
 def accuracy_by_depth(data: RunData) -> Figure:
-    """Seed 004's plot: train, validation and test accuracy at the end of each stage."""
+    """Seed 004's plot: train, validation and test accuracy at the end of each stage (for a run
+    ranked by its loss, the loss)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     stages = data.stages
     depths = [s.get("depth") for s in stages]
+    by_loss = data.record.primary_metric != "test_acc"
+    name = "loss" if by_loss else "accuracy"
+    keys = (("train_loss",), ("val_loss",), (data.record.primary_metric,)) if by_loss else (
+        ("classifier_train_acc", "train_acc"), ("val_acc",), ("test_acc",)
+    )  # fmt: skip
     series = {
-        "train": [stage_value(s, "classifier_train_acc", "train_acc") for s in stages],
-        "val": [stage_value(s, "val_acc") for s in stages],
-        "test": [stage_value(s, "test_acc") for s in stages],
+        split: [stage_value(s, *k) for s in stages]
+        for split, k in zip(("train", "val", "test"), keys, strict=True)
     }
     drawn = False
-    for (name, values), marker in zip(series.items(), "os^", strict=True):
+    for (split, values), marker in zip(series.items(), "os^", strict=True):
         points = [(d, v) for d, v in zip(depths, values, strict=True) if not math.isnan(v)]
         if points:
-            ax.plot(*zip(*points, strict=True), marker=marker, label=name)
+            ax.plot(*zip(*points, strict=True), marker=marker, label=split)
             drawn = True
     if drawn:
         ax.legend(loc="best")
     else:
         _note(ax, "no stage has finished yet")
     ax.set_xlabel("depth (hidden blocks)")
-    ax.set_ylabel("accuracy")
-    ax.set_title("accuracy after each stage", fontsize=10)
+    ax.set_ylabel(name + (", lower is better" if by_loss else ""))
+    ax.set_title(f"{name} after each stage", fontsize=10)
     fig.tight_layout()
     return fig
 

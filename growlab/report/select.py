@@ -21,7 +21,7 @@ from growlab.report.collect import MARKERS, RunRecord, collect
 from growlab.report.formats import natural_key
 
 # Keys every run answers from its summary (or its config's name fields).
-RUN_KEYS = ("strategy", "depth", "seed", "model", "data", "operator")
+RUN_KEYS = ("strategy", "depth", "seed", "model", "data", "operator", "primary_metric")
 
 
 class ReportInputError(ValueError):

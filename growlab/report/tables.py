@@ -60,7 +60,7 @@ def group_table(sweep: Sweep) -> Table:
     metric = sweep.metric
     headers = [
         *sweep.line_dims, "depth", "n", "seeds", metric.label, f"best {metric.label}",
-        "train FLOPs", "wall s", "stages helped", "max pres. err", "shock (Δacc)",
+        "train FLOPs", "wall s", "stages helped", "max pres. err", f"shock (Δ{metric.short})",
     ]  # fmt: skip
     rows, records = [], []
     for (key, depth), runs in sorted(sweep.groups().items()):
@@ -72,7 +72,7 @@ def group_table(sweep: Sweep) -> Table:
             f"best_{metric.key}": Stat.of([r.summary.get(f"best_{metric.key}") for r in runs]),
             "train_flops": Stat.of([r.summary.get("train_flops") for r in runs]),
             "wall_s": Stat.of([r.summary.get("wall_s") for r in runs]),
-            "shock_acc": Stat.of([mean_shock(r) for r in runs]),
+            f"shock_{metric.short}": Stat.of([mean_shock(r, metric.short) for r in runs]),
         }
         record: dict[str, Any] = sweep.line_fields(key)
         record |= {"depth": depth, "n": len(runs), "seeds": [r.seed for r in runs]}
@@ -93,7 +93,7 @@ def group_table(sweep: Sweep) -> Table:
                 fmt(stats["wall_s"], 1),
                 f"{n_helped}/{n_judged}" if n_judged else "—",
                 f"{max(errors):.1e}" if errors else "—",
-                fmt(stats["shock_acc"], 3),
+                fmt(stats[f"shock_{metric.short}"], 3),
             ]
         )
     note = (
