@@ -11,7 +11,14 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from growlab.report.collect import Duplicate, RunRecord, is_number, varying_keys
+from growlab.report.collect import (
+    TRIGGER_NAME,
+    Duplicate,
+    RunRecord,
+    is_number,
+    trigger_name,
+    varying_keys,
+)
 from growlab.report.formats import mean_pm
 from growlab.report.metric import ACCURACY, Metric, sweep_metric
 
@@ -59,6 +66,7 @@ class Sweep:
 
     def line_key(self, run: RunRecord) -> LineKey:
         values = {"model": run.model, "data": run.data, "strategy": run.strategy}
+        values[TRIGGER_NAME] = trigger_name(run)  # a run that names none: the fixed schedule
         return tuple(str(values.get(d, run.config.get(d))) for d in self.line_dims)
 
     def line_fields(self, key: LineKey) -> dict[str, Any]:
@@ -68,6 +76,7 @@ class Sweep:
         if run is None:
             return dict(zip(self.line_dims, key, strict=True))
         values = {"model": run.model, "data": run.data, "strategy": run.strategy}
+        values[TRIGGER_NAME] = trigger_name(run)
         return {d: values[d] if d in values else run.config.get(d) for d in self.line_dims}
 
     def line_label(self, key: LineKey) -> str:

@@ -40,10 +40,18 @@ def steps(run: RunRecord, axis: str) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def _draw(ax: Axes, run: RunRecord, axis: str, **style: object) -> None:
+def _draw(ax: Axes, run: RunRecord, axis: str, offset: float = 0.0, **style: object) -> None:
     xs, ys = steps(run, axis)
     if xs:
-        ax.step(xs, ys, where="post", **style)  # type: ignore[arg-type]
+        ax.step(xs, [y + offset for y in ys], where="post", **style)  # type: ignore[arg-type]
+
+
+def offsets(runs: list[RunRecord], axis: str) -> list[float]:
+    """Small vertical shifts that keep runs with the same path apart (2% of the size range)."""
+    sizes = [s for r in runs for _, s in growth_path(r, axis)]
+    span = max(sizes) - min(sizes) if sizes else 0.0
+    step = 0.02 * (span or 1.0)
+    return [step * (i - (len(runs) - 1) / 2) for i in range(len(runs))]
 
 
 def growth_plot(sweep: Sweep) -> Figure:
@@ -65,18 +73,19 @@ def growth_plot(sweep: Sweep) -> Figure:
             for i, run in enumerate(best.runs):
                 label = f"best fixed: {schedule_label(sweep, best)}" if i == 0 else None
                 _draw(ax, run, axis, color="0.6", linestyle=":", label=label)
-        for i, run in enumerate(runs):
+        runs = sorted(runs, key=lambda r: r.seed or 0)
+        for i, (run, shift) in enumerate(zip(runs, offsets(runs, axis), strict=True)):
             color = f"C{i % 10}"
-            _draw(ax, run, axis, color=color, label=f"seed {run.seed}", alpha=0.85)
+            _draw(ax, run, axis, shift, color=color, label=f"seed {run.seed}", alpha=0.85)
             path = growth_path(run, axis)
             if stopped(run) is not None and path:
-                ax.plot([path[-1][0]], [path[-1][1]], "x", color=color, ms=9)
+                ax.plot([path[-1][0]], [path[-1][1] + shift], "x", color=color, ms=9)
         ax.set_xlabel("cumulative training FLOPs")
         ax.set_ylabel(axis)
         ax.set_title(sweep.line_label(key), fontsize=9)
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle("Where and when each trigger grew (× stopped growing early)")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("Where and when each trigger grew (× stopped growing early; runs offset slightly)")
     fig.tight_layout()
     return fig

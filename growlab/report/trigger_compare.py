@@ -164,7 +164,8 @@ def growth_rows(sweep: Sweep) -> list[dict[str, Any]]:
     rows = []
     for key, runs in trigger_lines(sweep).items():
         axis = growth_axis(runs)
-        sizes = [s for r in runs if (s := final_size(r, axis)) is not None]
+        per_run = [final_size(r, axis) for r in runs]  # in the order of `seeds`
+        sizes = [s for s in per_run if s is not None]
         firsts = [g[0] for r in runs if (g := growth_flops(r, axis))]
         shares = [s for r in runs if (s := signal_share(r)) is not None]
         reasons = [reason for r in runs if (reason := stop_reason(r)) is not None]
@@ -175,7 +176,7 @@ def growth_rows(sweep: Sweep) -> list[dict[str, Any]]:
                 "axis": axis,
                 "n": len(runs),
                 "seeds": [r.seed for r in runs],
-                "final_sizes": sizes,
+                "final_sizes": per_run,
                 "final_size_mean": mean_of(sizes),
                 "final_size_min": min(sizes) if sizes else None,
                 "final_size_max": max(sizes) if sizes else None,

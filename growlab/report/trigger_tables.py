@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from growlab.report.aggregate import Sweep
+from growlab.report.collect import TRIGGER_NAME
 from growlab.report.comparison_tables import cell, delta_ci, p_cell
 from growlab.report.formats import num
 from growlab.report.tables import Table
@@ -18,7 +19,8 @@ def trigger_table(sweep: Sweep, pair_on: list[str] | None = None) -> Table:
     dims = sweep.line_dims
     label = metric.label
     headers = [
-        "trigger", "fixed schedules", "best fixed schedule", f"its mean {label}", "n",
+        *_trigger(sweep, {"trigger": "trigger"}), "fixed schedules", "best fixed schedule",
+        f"its mean {label}", "n",
         "FLOPs / fixed's", label, "fixed at trigger's FLOPs", f"Δ {label}", "95% CI (t)",
         "p (paired t)", "p (Holm)", "verdict",
     ]  # fmt: skip
@@ -26,7 +28,7 @@ def trigger_table(sweep: Sweep, pair_on: list[str] | None = None) -> Table:
     rows = [
         [
             *(str(r[d]) for d in dims),
-            r["trigger"],
+            *_trigger(sweep, r),
             str(r["fixed_schedules"]),
             r["best_fixed"] or "none",
             cell(r[names["best_mean"]]),
@@ -59,14 +61,22 @@ def trigger_table(sweep: Sweep, pair_on: list[str] | None = None) -> Table:
     return Table(title, [*dims, *headers], rows, note, "triggers", records=records)
 
 
+def _trigger(sweep: Sweep, record: dict[str, Any]) -> list[str]:
+    """The trigger's own column, where the line's dimensions do not name it already."""
+    return [] if TRIGGER_NAME in sweep.line_dims else [record["trigger"]]
+
+
 def _size(value: Any) -> str:
-    return "—" if value is None else num(float(value), 1)
+    if value is None:
+        return "—"
+    return str(int(value)) if float(value).is_integer() else num(float(value), 1)
 
 
 def growth_table(sweep: Sweep) -> Table:
     dims = sweep.line_dims
     headers = [
-        "trigger", "grew", "n", "final size (min–max)", "growths", "first growth at FLOPs",
+        *_trigger(sweep, {"trigger": "trigger"}), "grew", "n", "final size (min–max)", "growths",
+        "first growth at FLOPs",
         "never grew", "stopped early", "signal FLOPs share (mean, max)",
     ]  # fmt: skip
     records = growth_rows(sweep)
@@ -81,7 +91,7 @@ def growth_table(sweep: Sweep) -> Table:
         rows.append(
             [
                 *(str(r[d]) for d in dims),
-                r["trigger"],
+                *_trigger(sweep, r),
                 r["axis"],
                 str(r["n"]),
                 f"{_size(r['final_size_mean'])} ({_size(r['final_size_min'])}–"
