@@ -159,7 +159,7 @@ def test_where_and_when_each_trigger_grew(tmp_path: Path) -> None:
     table = growth_table(sweep)
     assert "trigger" not in table.headers  # the line's trigger.name column says it
     (md_row,) = [row for row in table.rows if "plateau" in row]
-    assert "2.7 (2.0–3.0)" in md_row and "1/3 (no gain)" in md_row
+    assert "2.7 (2–3)" in md_row and "1/3 (no gain)" in md_row
 
 
 def test_a_widening_run_grows_in_width(tmp_path: Path) -> None:
