@@ -15,8 +15,10 @@ from growlab.report.__main__ import main
 from growlab.report.aggregate import Sweep
 from growlab.report.baseline import compute_rows, verdict_rows
 from growlab.report.collect import collect
+from growlab.report.metric import LOSS
 from growlab.report.stats import BETTER, WORSE, flops_to_reach, paired, verdict
 from growlab.report.tables import best_line, group_table
+from growlab.report.wandb_report import build_report, report_spec
 
 BASE_LOSSES = [2.00, 2.10, 1.95, 2.05, 2.02]
 
@@ -194,3 +196,10 @@ def test_a_runs_page_gives_its_loss(tmp_path: Path) -> None:
     assert "final test_loss 2.2500 (test accuracy 0.4375)" in md
     assert "| test acc | test loss | val loss |" in md
     assert "| 2.2500 | 2.2600 |" in md  # the last stage's test and validation loss
+
+
+def test_the_wandb_report_charts_the_loss() -> None:
+    pytest.importorskip("wandb_workspaces")
+    spec = json.dumps(report_spec(build_report("p", "", "g", "text", "", LOSS)))
+    assert "stage/test_loss" in spec and "depth/test_loss" in spec
+    assert "stage/test_acc" not in spec and "Test loss vs training FLOPs" in spec

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from growlab.report.aggregate import Sweep
+from growlab.report.metric import ACCURACY, Metric
 from growlab.tracking.wandb_logger import base_url, resolve_mode, server_answers
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,12 @@ def report_target(sweep: Sweep, sweep_dir: Path) -> dict[str, str | None]:
 
 
 def build_report(
-    project: str, entity: str, group: str, summary_md: str, runset_entity: str | None = None
+    project: str,
+    entity: str,
+    group: str,
+    summary_md: str,
+    runset_entity: str | None = None,
+    metric: Metric = ACCURACY,
 ) -> Any:
     import wandb_workspaces.reports.v2 as wr
     from wandb_workspaces import expr
@@ -52,19 +58,18 @@ def build_report(
         filters=expr.And(expr.Metric("Group") == group),
         groupby=["config.strategy.name", "config.depth"],
     )
+    noun, key = f"Test {metric.noun}", metric.key
     panels = [
-        line("Test accuracy vs depth", "depth", "depth/test_acc"),
-        line(
-            "Test accuracy vs training FLOPs", "stage/cum_train_flops", "stage/test_acc", log_x=True
-        ),  # fmt: skip
+        line(f"{noun} vs depth", "depth", f"depth/{key}"),
+        line(f"{noun} vs training FLOPs", "stage/cum_train_flops", f"stage/{key}", log_x=True),
         line("New stage helped (1 = val loss fell)", "stage", "stage/improved"),
         line("Preservation error at growth", "stage", "growth/preservation_error", log_y=True),
         line("Growth shock: val acc after insertion", "stage", "growth/shock/acc_after"),
         line("Train loss", "global_epoch", "epoch/train_loss"),
         line("Validation accuracy", "global_epoch", "epoch/val_acc"),
         wr.BarPlot(
-            title="Final test accuracy",
-            metrics=["test_acc"],
+            title=f"Final test {metric.noun}",
+            metrics=[key],
             groupby_aggfunc="mean",
             groupby_rangefunc="stddev",
         ),  # fmt: skip
@@ -104,14 +109,15 @@ def publish(sweep: Sweep, sweep_dir: Path, out_dir: Path, summary_md: str) -> st
             import wandb
 
             entity = target["entity"] or wandb.Api().default_entity
-            report = build_report(project, entity, group, summary_md)
+            report = build_report(project, entity, group, summary_md, metric=sweep.metric)
             spec_path.write_text(json.dumps(report_spec(report), indent=1))
             report.save()
             return f"W&B report saved: {report.url}"
         except Exception as exc:  # noqa: BLE001 - the local report is already written
             log.warning("W&B report could not be saved (%s); writing its spec only", exc)
     # Offline: no entity lookup and no run-set project lookup, both need the W&B API.
-    report = build_report(project, target["entity"] or "", group, summary_md, runset_entity="")
+    entity = target["entity"] or ""
+    report = build_report(project, entity, group, summary_md, "", sweep.metric)
     spec_path.write_text(json.dumps(report_spec(report), indent=1))
     return (
         f"W&B is offline: report for group {group!r} in project {project!r} not saved; "
