@@ -195,3 +195,13 @@ def test_the_report_shows_the_trigger_sections_and_the_growth_plot(tmp_path: Pat
     plain = make_report(root, tmp_path / "plain", include=["trigger.name=null"])
     assert not (plain.out_dir / "growth.png").exists()
     assert "Growth triggers" not in plain.markdown.read_text()
+
+
+def test_runs_naming_no_trigger_and_fixed_runs_are_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "old_and_new"
+    write_run(root, "old", 0, [1, 2], [0.5, 0.6], {"strategy.name": "grow"})
+    write_run(
+        root, "new", 1, [1, 2], [0.5, 0.7], {"strategy.name": "grow", "trigger.name": "fixed"}
+    )
+    sweep = Sweep(collect(root))
+    assert "trigger.name" not in sweep.extra_keys and len(sweep.lines()) == 1

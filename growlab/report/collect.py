@@ -223,7 +223,7 @@ def varying_keys(runs: list[RunRecord]) -> list[str]:
     for key in keys:
         if key in NOT_GROUPING or key in NOT_RESULT or key.startswith(NOT_GROUPING_PREFIXES):
             continue
-        values = {json.dumps(r.config.get(key), sort_keys=True) for r in configured}
+        values = {json.dumps(config_value(r, key), sort_keys=True) for r in configured}
         if len(values) < 2:
             continue
         recipe = next((name for prefix, name in RECIPES.items() if key.startswith(prefix)), None)
@@ -243,6 +243,12 @@ FIXED_TRIGGER = "fixed"  # a run whose config names no trigger grew on the fixed
 
 def trigger_name(run: RunRecord) -> str:
     return str(run.config.get(TRIGGER_NAME) or FIXED_TRIGGER)
+
+
+def config_value(run: RunRecord, key: str) -> Any:
+    """A config value, the trigger's name as `trigger_name` reads it (a run from before
+    triggers, which names none, and a run that names `fixed` grew alike)."""
+    return trigger_name(run) if key == TRIGGER_NAME else run.config.get(key)
 
 
 # Keys under a prefix are part of what the named recipe is (a strategy's operator, a trigger's
