@@ -205,3 +205,16 @@ def test_runs_naming_no_trigger_and_fixed_runs_are_one_line(tmp_path: Path) -> N
     )
     sweep = Sweep(collect(root))
     assert "trigger.name" not in sweep.extra_keys and len(sweep.lines()) == 1
+
+
+def test_a_trigger_swept_over_depth_pairs_each_seed_once_per_depth(tmp_path: Path) -> None:
+    root = trigger_sweep(tmp_path)
+    for seed in SEEDS:  # plateau again, allowed to grow to depth 4: it stops at 3 all the same
+        config = {"strategy.name": "grow", "train.epochs_per_stage": 2, "trigger.name": "plateau",
+                  "trigger.patience": 2, "trigger._target_": "x.Plateau", "depth": 4}  # fmt: skip
+        write_run(root, "plateau-d4", seed, [1.5, 3, 5], [0.55, 0.7, 0.8 + 0.01 * seed], config)
+    rows = [r for r in trigger_rows(Sweep(collect(root))) if r["trigger"] == "plateau"]
+    assert sorted(r["max_depth"] or 0 for r in rows) == [0, 4]  # the first sweep names no depth
+    assert all(r["n"] == 3 and r["unpaired_runs"] == 0 for r in rows)
+    (deep,) = [r for r in rows if r["max_depth"] == 4]
+    assert deep["delta_mean"] == pytest.approx(0.05)  # 0.80 + 0.01 s against 0.75 + 0.01 s

@@ -23,6 +23,7 @@ from growlab.report.trigger_compare import (  # noqa: E402
     fixed_schedules,
     schedule_context,
     schedule_label,
+    trigger_label,
     trigger_lines,
 )
 
@@ -66,7 +67,7 @@ def growth_plot(sweep: Sweep) -> Figure:
     if not lines:
         axes[0][0].set_visible(True)
         _empty(axes[0][0], "no run grew by a trigger other than the fixed schedule")
-    for ax, (key, runs) in zip(axes.flat, lines.items(), strict=False):
+    for ax, ((key, most), runs) in zip(axes.flat, lines.items(), strict=False):
         axis = growth_axis(runs)
         best = best_schedule(schedules.get(schedule_context(sweep, key), []), sweep.metric)
         if best is not None:
@@ -82,7 +83,7 @@ def growth_plot(sweep: Sweep) -> Figure:
                 ax.plot([path[-1][0]], [path[-1][1] + shift], "x", color=color, ms=9)
         ax.set_xlabel("cumulative training FLOPs")
         ax.set_ylabel(axis)
-        ax.set_title(sweep.line_label(key), fontsize=9)
+        ax.set_title(trigger_label(sweep, (key, most)), fontsize=9)
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")

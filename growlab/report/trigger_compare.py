@@ -4,7 +4,8 @@ and where and when each trigger grew.
 A *fixed schedule* is a line whose runs grew on the fixed schedule (no `trigger.name`, or
 `fixed`) at one final depth; schedules differ by `train.epochs_per_stage`, depth and whatever
 else the report already tells lines apart by. A *trigger* is a line whose runs name another
-trigger, all its runs together whatever depth each stopped at. A trigger is compared with the
+trigger, all its runs of one configured depth (the most it may grow to) together, whatever
+depth each stopped at. A trigger is compared with the
 fixed schedules of its context: the same line but for the schedule keys (`trigger.*`,
 `train.epochs_per_stage`), so the same model, data set, strategy and any other swept key. The
 best of them has the best mean final metric over its seeds (highest accuracy, lowest loss).
@@ -22,7 +23,7 @@ from typing import Any
 
 from growlab.report.aggregate import LineKey, Sweep
 from growlab.report.baseline import curve
-from growlab.report.collect import FIXED_TRIGGER, RunRecord, trigger_name
+from growlab.report.collect import FIXED_TRIGGER, RunRecord, is_number, trigger_name
 from growlab.report.growth_facts import (
     final_size,
     growth_axis,
@@ -87,8 +88,28 @@ def schedule_label(sweep: Sweep, schedule: Schedule) -> str:
     return f"{sweep.line_label(schedule.key)} depth {schedule.depth}"
 
 
-def trigger_lines(sweep: Sweep) -> dict[LineKey, list[RunRecord]]:
-    return {k: runs for k, runs in sweep.lines().items() if trigger_name(runs[0]) != FIXED_TRIGGER}
+TriggerKey = tuple[LineKey, int | None]  # a trigger line and the depth its runs were given
+
+
+def config_depth(run: RunRecord) -> int | None:
+    """The depth the run was configured with: a trigger's most (it may stop growing earlier)."""
+    value = run.config.get("depth")
+    return int(value) if is_number(value) else None
+
+
+def trigger_lines(sweep: Sweep) -> dict[TriggerKey, list[RunRecord]]:
+    """The runs of each trigger line and configured depth, whatever depth each one reached."""
+    out: dict[TriggerKey, list[RunRecord]] = {}
+    for key, runs in sweep.lines().items():
+        for run in runs:
+            if trigger_name(run) != FIXED_TRIGGER:
+                out.setdefault((key, config_depth(run)), []).append(run)
+    return out
+
+
+def trigger_label(sweep: Sweep, key: TriggerKey) -> str:
+    line, depth = key
+    return sweep.line_label(line) + ("" if depth is None else f" up to depth {depth}")
 
 
 def seed_key(run: RunRecord, pair_on: list[str] | None) -> str:
@@ -115,7 +136,7 @@ def trigger_rows(sweep: Sweep, pair_on: list[str] | None = None) -> list[dict[st
     metric, names = sweep.metric, trigger_fields(sweep.metric)
     schedules = fixed_schedules(sweep)
     rows, results = [], []
-    for key, runs in trigger_lines(sweep).items():
+    for (key, most), runs in trigger_lines(sweep).items():
         candidates = schedules.get(schedule_context(sweep, key), [])
         best = best_schedule(candidates, metric)
         partners = {seed_key(r, pair_on): r for r in best.runs} if best else {}
@@ -138,6 +159,7 @@ def trigger_rows(sweep: Sweep, pair_on: list[str] | None = None) -> list[dict[st
             {
                 **sweep.line_fields(key),
                 "trigger": trigger_name(runs[0]),
+                "max_depth": most,
                 "fixed_schedules": len(candidates),
                 "best_fixed": None if best is None else schedule_label(sweep, best),
                 "best_fixed_depth": None if best is None else best.depth,
@@ -162,7 +184,7 @@ def growth_rows(sweep: Sweep) -> list[dict[str, Any]]:
     times and first at which FLOPs, how many runs stopped growing early and why, and the share
     of training FLOPs its signal cost."""
     rows = []
-    for key, runs in trigger_lines(sweep).items():
+    for (key, most), runs in trigger_lines(sweep).items():
         axis = growth_axis(runs)
         per_run = [final_size(r, axis) for r in runs]  # in the order of `seeds`
         sizes = [s for s in per_run if s is not None]
@@ -173,6 +195,7 @@ def growth_rows(sweep: Sweep) -> list[dict[str, Any]]:
             {
                 **sweep.line_fields(key),
                 "trigger": trigger_name(runs[0]),
+                "max_depth": most,
                 "axis": axis,
                 "n": len(runs),
                 "seeds": [r.seed for r in runs],

@@ -19,7 +19,8 @@ def trigger_table(sweep: Sweep, pair_on: list[str] | None = None) -> Table:
     dims = sweep.line_dims
     label = metric.label
     headers = [
-        *_trigger(sweep, {"trigger": "trigger"}), "fixed schedules", "best fixed schedule",
+        *_trigger(sweep, {"trigger": "trigger"}), "max depth", "fixed schedules",
+        "best fixed schedule",
         f"its mean {label}", "n",
         "FLOPs / fixed's", label, "fixed at trigger's FLOPs", f"Δ {label}", "95% CI (t)",
         "p (paired t)", "p (Holm)", "verdict",
@@ -29,6 +30,7 @@ def trigger_table(sweep: Sweep, pair_on: list[str] | None = None) -> Table:
         [
             *(str(r[d]) for d in dims),
             *_trigger(sweep, r),
+            _size(r["max_depth"]),
             str(r["fixed_schedules"]),
             r["best_fixed"] or "none",
             cell(r[names["best_mean"]]),
@@ -75,7 +77,8 @@ def _size(value: Any) -> str:
 def growth_table(sweep: Sweep) -> Table:
     dims = sweep.line_dims
     headers = [
-        *_trigger(sweep, {"trigger": "trigger"}), "grew", "n", "final size (min–max)", "growths",
+        *_trigger(sweep, {"trigger": "trigger"}), "max depth", "grew", "n", "final size (min–max)",
+        "growths",
         "first growth at FLOPs",
         "never grew", "stopped early", "signal FLOPs share (mean, max)",
     ]  # fmt: skip
@@ -92,6 +95,7 @@ def growth_table(sweep: Sweep) -> Table:
             [
                 *(str(r[d]) for d in dims),
                 *_trigger(sweep, r),
+                _size(r["max_depth"]),
                 r["axis"],
                 str(r["n"]),
                 f"{_size(r['final_size_mean'])} ({_size(r['final_size_min'])}–"
