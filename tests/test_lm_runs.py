@@ -11,6 +11,7 @@ import torch
 from conftest import compose_cfg, read_summary, run_cli, run_in_process, without_timing
 
 from growlab.cli.evaluate import main as evaluate_main
+from growlab.cli.sample import main as sample_main
 from growlab.engine import runners as solo_runner
 from growlab.engine.run_directory.records import read_metrics
 from growlab.engine.stacking.session import StackSession
@@ -62,6 +63,14 @@ def test_a_strategy_trains_records_lm_metrics_and_evaluate_reproduces_it(
     assert evaluate_main([str(tmp_path), "--whole-model"]) == 0
     out = capsys.readouterr().out
     assert out.count("-> reproduced") == 2 and "test_loss" in out
+    if strategy == "from-scratch":  # growlab.sample writes from the trained run, seeded
+        texts = []
+        for seed in (0, 0, 1):
+            assert sample_main([str(tmp_path), "--chars", "40", "--seed", str(seed)]) == 0
+            texts.append(capsys.readouterr().out)
+        assert len(texts[0]) == 1 + 40 + 1  # the prompt (a newline), 40 characters, print's
+        assert texts[0] == texts[1] != texts[2]
+        assert sample_main([str(tmp_path), "--prompt", "\u20ac"]) == 2  # not in the vocabulary
 
 
 def test_resume_equals_the_uninterrupted_run(tmp_path, monkeypatch) -> None:
