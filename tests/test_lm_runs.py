@@ -50,7 +50,7 @@ def test_a_strategy_trains_records_lm_metrics_and_evaluate_reproduces_it(
     assert last["depth"] == 2 and summary["test_loss"] == last["test_loss"]
     assert last["test_bpc"] == pytest.approx(last["test_loss"] / math.log(2))
     assert last["val_bpc"] == pytest.approx(last["val_loss"] / math.log(2))
-    assert 0 < last["test_acc"] < 1 and last["test_loss"] < math.log(97)  # it learned a little
+    assert 0 < last["test_acc"] < 1 and last["test_loss"] < math.log(91)  # it learned a little
     steps = [r for r in read_metrics(tmp_path / "metrics.jsonl") if r["event"] == "epoch"]
     # FLOPs count the sampled windows: 5 steps x 8 windows an epoch.
     per_window = (steps[1]["cum_train_flops"] - steps[0]["cum_train_flops"]) / 40
