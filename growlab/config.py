@@ -152,6 +152,9 @@ class TrainConfig:
     start_depth: int = 1
     epochs_per_stage: int = 5
     batch_size: int = 64
+    # Optimizer steps per epoch, each on a batch drawn at random with replacement (a data set
+    # whose windows are sampled, e.g. a language model's); null: an epoch passes over the data.
+    steps_per_epoch: int | None = None
     eval_batch_size: int = 2048
     # Keep Adam moments (and other per-parameter state) for parameters that survive a growth.
     carry_optimizer_state: bool = False

@@ -24,13 +24,18 @@ from omegaconf.errors import OmegaConfBaseException
 from growlab.config import ConfigError
 from growlab.data import DataKind, data_config, registered, require_data
 from growlab.engine.optim import optimizer_factory
-from growlab.growth.families import IMAGES, SIGNALS, VECTORS, family_of, model_config
+from growlab.growth.families import IMAGES, SIGNALS, TOKENS, VECTORS, family_of, model_config
 from growlab.growth.strategies import build_strategy
 from growlab.growth.triggers import build_trigger
 
 # The rank of one sample of each kind of data set (growlab.data.registry), what a model
 # family's `accepts` is asked about.
-SAMPLE_RANKS = {DataKind.vector: VECTORS, DataKind.signal: SIGNALS, DataKind.image: IMAGES}
+SAMPLE_RANKS = {
+    DataKind.vector: VECTORS,
+    DataKind.signal: SIGNALS,
+    DataKind.image: IMAGES,
+    DataKind.tokens: TOKENS,
+}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -75,6 +80,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("train.start_depth", _at_least(1), "an integer >= 1"),
     ("train.epochs_per_stage", _at_least(0), "an integer >= 0"),
     ("train.batch_size", _at_least(1), "an integer >= 1"),
+    ("train.steps_per_epoch", _optional(_at_least(1)), "null or an integer >= 1"),
     ("train.eval_batch_size", _at_least(1), "an integer >= 1"),
     ("train.checkpoint_every_epochs", _at_least(0), "an integer >= 0 (0: only between stages)"),
     ("train.probe_size", _at_least(1), "an integer >= 1"),
@@ -245,6 +251,17 @@ def _check_model(cfg: Any) -> None:
         raise ConfigError(
             f"model={model['name']} needs {family.data} data, got data={dataset.name} "
             f"({dataset.kind.words} data); valid choices: {', '.join(registered(takes))}"
+        )
+    layers = model.get("n_layer")
+    if layers is not None and layers != cfg.depth:
+        raise ConfigError(
+            f"model.n_layer={layers} but depth={cfg.depth}: the number of blocks is the run's "
+            f"depth; set depth={layers} (model.n_layer follows it)"
+        )
+    if dataset.kind.sampled and cfg.train.steps_per_epoch is None:
+        raise ConfigError(
+            f"data={dataset.name} samples its training windows at random: an epoch needs "
+            "train.steps_per_epoch (e.g. 100); valid: an integer >= 1"
         )
 
 

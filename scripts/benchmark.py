@@ -3,7 +3,7 @@
     python scripts/benchmark.py            # full (a few minutes on a 2-core CPU)
     python scripts/benchmark.py --quick    # smoke version (about a minute)
 
-Six measurements, each reported as a ratio against its target (and by how much it is missed):
+Seven measurements, each reported as a ratio against its target (and by how much it is missed):
 
 0. start-up: `python -m growlab logger=none train.epochs_per_stage=0` against
    `python -c "import torch"`, whole processes, best of 3 (target <= 1.5x).
@@ -25,6 +25,9 @@ Six measurements, each reported as a ratio against its target (and by how much i
    against one by one, whole processes (target <= 0.5x); and one Fashion-MNIST epoch of the
    784-256-256-10 MLP (batch 256) for R seeds stacked against one seed: on the CPU 8 seeds are
    reported, on a GPU 16 seeds (target <= 2x) and the one-seed epoch itself (target <= 0.1 s).
+7. lm: nanoGPT's CPU recipe on data=shakespeare_char (experiment=lm_char_baseline), training
+   steps per second through growlab's `train_epoch` against scripts/bench/lm_plain_loop.py's
+   plain loop, alternately in one process (target >= 0.9x).
 
 CUDA is used when available (timings synchronise the device). Writes all numbers to --out.
 """
@@ -42,6 +45,7 @@ from typing import Any
 
 import torch
 from bench.common import REPO, SECTIONS, log
+from bench.lm import bench_lm_steps
 from bench.report import meta, print_report, targets
 from bench.roofline import bench_roofline
 from bench.runs import (
@@ -113,6 +117,8 @@ def main() -> None:
             results["stacks"] = {"epoch": bench_stacked_epoch(device, stack_sizes, repeats)}
             if device.type == "cpu" or "sweep" in args.only:
                 results["stacks"]["sweep"] = bench_stacked_sweep(repeats, tmp)
+        if "lm" in args.only:
+            results["lm"] = bench_lm_steps(device, 50 if args.quick else 200, repeats)
     results["meta"]["benchmark_wall_s"] = time.perf_counter() - started
     results["meta"]["loadavg_end"] = os.getloadavg()
     goals = targets(results)

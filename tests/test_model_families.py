@@ -52,7 +52,7 @@ def test_an_unknown_family_names_itself_and_the_registered_ones() -> None:
         family_of({"name": "transformer"})
     message = str(err.value)
     assert "model=transformer is not a registered model family" in message
-    assert "backbone, cnn, mlp" in message and "model._target_=" in message
+    assert "backbone, cnn, gpt, mlp" in message and "model._target_=" in message
 
 
 def test_a_second_family_under_a_taken_name_is_an_error() -> None:

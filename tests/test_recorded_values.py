@@ -213,6 +213,7 @@ def test_every_summary_field_is_what_the_output_contract_defines(tmp_path, monke
         "status": "completed",
         "device": "cpu",
         "test_acc": stages[-1]["test_acc"],
+        "test_loss": stages[-1]["test_loss"],
         "best_test_acc": max(s["test_acc"] for s in stages),
         "train_flops": stages[-1]["cum_train_flops"],
         "resumes": 0,

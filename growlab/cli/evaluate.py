@@ -5,7 +5,8 @@
 Weights only (default): the architecture is rebuilt from the run's own config (.hydra/config.yaml)
 by replaying its growth schedule, then the stage's state_dict is loaded into it. Whole model:
 `checkpoints/model_full.pt`, the pickled nn.Module written when the run finished.
-Prints the recorded and the reproduced test accuracy; exits 1 if they differ, 2 (one line, no
+Prints the recorded and the reproduced test accuracy (and test loss, for a run judged by it,
+e.g. a language model's); exits 1 if they differ, 2 (one line, no
 traceback) when the folder cannot be evaluated: not a run (a sweep folder), an incomplete run, a
 stage it does not have, a damaged checkpoint, a strategy or data set that cannot be loaded.
 """
@@ -173,15 +174,26 @@ def main(argv: list[str] | None = None) -> int:
     except Unusable as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    acc = evaluate(net, data.x_test, data.y_test, cfg.train.eval_batch_size).acc
-    match = abs(acc - record["test_acc"]) <= 1e-6
+    objective = build_strategy(cfg.strategy).objective
+    x, y = data.x_test, data.y_test
+    if objective.evaluated is None:  # the network itself, on its objective's targets and loss
+        result = evaluate(
+            net, x, objective.targets(x, y), cfg.train.eval_batch_size, objective.loss
+        )
+    else:  # the objective's extra model: a classifier
+        result = evaluate(net, x, y, cfg.train.eval_batch_size)
+    match = abs(result.acc - record["test_acc"]) <= 1e-6
     how = "whole model" if args.whole_model else "config + state_dict"
-    print(
+    line = (
         f"{args.run_dir} stage {record['stage']} depth {record['depth']} "
         f"width {record.get('width')} ({how}): "
-        f"test_acc {acc:.6f}, recorded {record['test_acc']:.6f} "
-        f"-> {'reproduced' if match else 'MISMATCH'}"
+        f"test_acc {result.acc:.6f}, recorded {record['test_acc']:.6f}"
     )
+    metric = objective.primary_metric
+    if metric is not None:  # a lower-is-better loss judges the run: it must match too
+        match = match and abs(result.loss - record[metric]) <= 1e-6 * max(1.0, record[metric])
+        line += f"; {metric} {result.loss:.6f}, recorded {record[metric]:.6f}"
+    print(f"{line} -> {'reproduced' if match else 'MISMATCH'}")
     return 0 if match else 1
 
 

@@ -44,12 +44,16 @@ __all__ = [
 def load_arrays(cfg: Any) -> Arrays:
     """The data set's (x_train, y_train, x_test, y_test) as its loader gives them, checked
     against the kind of input it declares."""
-    return _checked_arrays(*data_config(cfg))
+    arrays = _checked_arrays(*data_config(cfg))
+    if isinstance(arrays, DataSplits):
+        raise ConfigError(f"data={arrays.name} gives its own splits, not arrays: use load_data")
+    return arrays
 
 
-def _checked_arrays(dataset: DataSet, typed: Any) -> Arrays:
+def _checked_arrays(dataset: DataSet, typed: Any) -> Arrays | DataSplits:
     arrays = dataset.load(typed)
-    for part, x in (("x_train", arrays[0]), ("x_test", arrays[2])):
+    parts = (arrays.x_train, arrays.x_test) if isinstance(arrays, DataSplits) else arrays[::2]
+    for part, x in zip(("x_train", "x_test"), parts, strict=True):
         if not dataset.kind.fits(x):
             raise ConfigError(
                 f"data={dataset.name} is registered as {dataset.kind.words} data, but its "
@@ -70,7 +74,10 @@ def load_data(cfg: Any) -> DataSplits:
 @functools.lru_cache(maxsize=2)
 def _load_data(key: str) -> DataSplits:
     dataset, typed = data_config(json.loads(key))
-    x_train, y_train, x_test, y_test = _checked_arrays(dataset, typed)
+    arrays = _checked_arrays(dataset, typed)
+    if isinstance(arrays, DataSplits):  # split by the data set itself (token streams)
+        return arrays
+    x_train, y_train, x_test, y_test = arrays
     return finish(
         dataset.name,
         x_train,

@@ -29,9 +29,10 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from growlab.config import ConfigError, DataConfig
+from growlab.data.splits import DataSplits
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-Loader = TypeVar("Loader", bound=Callable[..., Arrays])
+Loader = TypeVar("Loader", bound=Callable[..., Arrays | DataSplits])
 
 
 class DataKind(str, Enum):
@@ -40,12 +41,22 @@ class DataKind(str, Enum):
     vector = "vector"  # N x F features
     image = "image"  # N x C x H x W
     signal = "signal"  # N x L or N x C x L, a 1-D signal
+    # N x T integer ids (windows of a text): the loader gives its own splits (a TokenSplits,
+    # growlab.data.tokens), whose training windows are sampled (train.steps_per_epoch).
+    tokens = "tokens"
 
     @property
     def words(self) -> str:
-        return "1-D signal" if self is DataKind.signal else self.value
+        return {"signal": "1-D signal", "tokens": "token-id"}.get(self.value, self.value)
 
-    def fits(self, x: np.ndarray) -> bool:
+    @property
+    def sampled(self) -> bool:
+        """Whether an epoch draws its batches at random rather than passing over the data."""
+        return self is DataKind.tokens
+
+    def fits(self, x: Any) -> bool:
+        if self is DataKind.tokens:
+            return x.ndim == 2 and not x.dtype.is_floating_point
         return x.ndim in {"vector": (2,), "image": (4,), "signal": (2, 3)}[self.value]
 
 
@@ -53,11 +64,12 @@ class DataKind(str, Enum):
 class DataSet:
     """A registered data set. `load(cfg)` returns (x_train, y_train, x_test, y_test) arrays,
     images scaled but not normalised (growlab holds out validation and normalises with training
-    statistics); `cfg` is an instance of `schema`."""
+    statistics), or finished splits (a DataSplits, e.g. token streams split by play); `cfg` is
+    an instance of `schema`."""
 
     name: str
     kind: DataKind
-    load: Callable[[Any], Arrays]
+    load: Callable[[Any], Arrays | DataSplits]
     schema: type[DataConfig] = DataConfig
     require: Callable[[Any], None] | None = None
 

@@ -139,10 +139,14 @@ class Run(RunBase):
             sample = self.data.x_train[:1]
             batch_flops = flops_per_sample(self.net, sample) * cfg.train.batch_size * replicas
             torch.set_num_threads(cpu_threads(cfg.train.num_threads, batch_flops))
-        max_bytes = cfg.train.cache_max_mb * 2**20 if cfg.train.cache_frozen_features else 0
+        # Sampled windows (train.steps_per_epoch) are few per epoch out of many: never cached.
+        cache = cfg.train.cache_frozen_features and cfg.train.steps_per_epoch is None
+        max_bytes = cfg.train.cache_max_mb * 2**20 if cache else 0
         inputs, start = cached_inputs(self.net, self.data.x_train, max_bytes, self.feature_cache)
         targets = self.objective.targets(*self.split("train"))
-        flops_epoch = self.train_flops_per_sample() * len(self.data.x_train)
+        steps = cfg.train.steps_per_epoch
+        samples = len(self.data.x_train) if steps is None else steps * cfg.train.batch_size
+        flops_epoch = self.train_flops_per_sample() * samples
         return StageInputs(inputs, start, targets, flops_epoch)
 
     def stage_complete(self, plan: StagePlan) -> bool:

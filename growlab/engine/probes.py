@@ -20,10 +20,21 @@ def block_norms(
     was_training = net.training
     net.eval()
     outputs: list[torch.Tensor] = []
-    hooks = [b.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for b in net.blocks]
+
+    def keep(_module: torch.nn.Module, _inputs: object, out: torch.Tensor) -> torch.Tensor:
+        # A frozen block's output on inputs without gradient (token ids cannot have one)
+        # becomes a leaf that does, so the gradient with respect to it is still measured.
+        if not out.requires_grad:
+            out = out.detach().requires_grad_(True)
+        outputs.append(out)
+        return out
+
+    hooks = [b.register_forward_hook(keep) for b in net.blocks]
     try:
         with torch.enable_grad():
-            inputs = x.detach().clone().requires_grad_(True)
+            inputs = x.detach().clone()
+            if inputs.is_floating_point():
+                inputs.requires_grad_(True)
             loss = loss_fn(net(inputs))
             grads = torch.autograd.grad(loss, outputs, allow_unused=True)
     finally:

@@ -4,6 +4,7 @@ summary, the `last` checkpoint). The loop itself is in growlab.engine.loop."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -139,6 +140,7 @@ class RunBase:
             self.optimizer = build_optimizer(self.cfg, self.net)
             self.progress = Progress()
             self.metrics.start_fresh()
+            self.record_data_split()
             self.attach_scheduler()
             return
         self.net = build_network(last["arch"]).to(self.device)
@@ -161,6 +163,13 @@ class RunBase:
             self.progress.stage,
             self.progress.epoch,
         )
+
+    def record_data_split(self) -> None:
+        """What a data set that splits itself (by play, say) put in each split, in the run dir."""
+        manifest = getattr(self.data, "manifest", None)
+        if manifest:
+            text = json.dumps(manifest, indent=1)
+            (self.run_dir / "data_split.json").write_text(text + "\n", encoding="utf-8")
 
     def attach_scheduler(self) -> None:
         """A scheduler on the current optimizer, at the epoch the schedule has reached."""
@@ -250,6 +259,8 @@ class RunBase:
             stack_size=self.stack_size,
             **operator_used(self.strategy.operator),
         )
+        if self.objective.primary_metric is not None:
+            result["primary_metric"] = self.objective.primary_metric
         if error or self.error:
             result["error"] = error or self.error
         write_summary(self.run_dir / "summary.json", result)

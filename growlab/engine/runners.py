@@ -68,6 +68,7 @@ class SoloRunner:
             stage.start,
             run.objective.loss,
             run.cfg.train.cuda_graphs,
+            run.cfg.train.steps_per_epoch,
         )
         return result, run.evaluate(run.net, "val", run.objective)
 

@@ -19,10 +19,26 @@ LossFn = Callable[..., torch.Tensor]
 
 
 def _correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Correct predictions for class targets; 0 for regression targets (reconstruction)."""
+    """Correct predictions for class targets (classes on the last axis: one label per sample,
+    or per position of a sequence); 0 for regression targets (reconstruction)."""
     if targets.dtype.is_floating_point:
         return torch.zeros((), device=outputs.device, dtype=torch.long)
-    return (outputs.argmax(1) == targets).sum()
+    return (outputs.argmax(-1) == targets).sum()
+
+
+def epoch_order(
+    n: int, batch_size: int, steps: int | None, generator: torch.Generator
+) -> torch.Tensor:
+    """The samples of an epoch, in order: a permutation of all n (steps None), or `steps`
+    batches drawn at random with replacement (data whose windows are sampled)."""
+    if steps is None:
+        return torch.randperm(n, generator=generator)
+    return torch.randint(n, (steps * batch_size,), generator=generator)
+
+
+def labels_per_sample(targets: torch.Tensor) -> int:
+    """Labels each sample carries: 1 for a class, T for a sequence of T next tokens."""
+    return math.prod(targets.shape[1:])
 
 
 @dataclass(frozen=True)
@@ -63,16 +79,18 @@ def train_epoch(
     start_block: int | None = 0,
     loss_fn: LossFn = F.cross_entropy,
     cuda_graphs: bool = False,
+    steps: int | None = None,
 ) -> EpochResult:
     """Shuffle with `generator`, step through mini-batches; `inputs` are features(x, start_block).
+    With `steps`, the epoch is that many batches drawn at random (epoch_order).
 
     Loss and accuracy accumulate on the device, so the loop never waits for the GPU mid-epoch;
     with `cuda_graphs` on a GPU the steps replay as a CUDA graph
     (growlab.engine.accelerators.batch_loop).
     """
     net.train()
-    n = inputs.shape[0]
-    order = torch.randperm(n, generator=generator).to(inputs.device)
+    order = epoch_order(inputs.shape[0], batch_size, steps, generator).to(inputs.device)
+    n = order.shape[0]
     loss_sum = torch.zeros((), device=inputs.device)
     correct = torch.zeros((), device=inputs.device, dtype=torch.long)
 
@@ -98,7 +116,8 @@ def train_epoch(
 def _result(
     loss_sum: torch.Tensor, correct: torch.Tensor, n: int, targets: torch.Tensor
 ) -> EpochResult:
-    acc = float("nan") if targets.dtype.is_floating_point else (correct.double() / n).item()
+    labels = n * labels_per_sample(targets)
+    acc = float("nan") if targets.dtype.is_floating_point else (correct.double() / labels).item()
     return EpochResult(loss=(loss_sum / n).item(), acc=acc)
 
 

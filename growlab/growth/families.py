@@ -11,10 +11,11 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from growlab.config import ConfigError
-from growlab.growth import model_families  # registers mlp, cnn, backbone
+from growlab.growth import gpt, model_families  # registers mlp, cnn, backbone; gpt
 from growlab.growth.family_base import (
     IMAGES,
     SIGNALS,
+    TOKENS,
     VECTORS,
     Model,
     ModelFamily,
@@ -26,12 +27,14 @@ from growlab.growth.family_base import (
 __all__ = [
     "IMAGES",
     "SIGNALS",
+    "TOKENS",
     "VECTORS",
     "Model",
     "ModelFamily",
     "StackedBlock",
     "family_names",
     "family_of",
+    "gpt",
     "model_config",
     "model_families",
     "register_family",

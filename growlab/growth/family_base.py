@@ -27,6 +27,8 @@ Model = Mapping[str, Any]
 
 # The rank of one sample's canonical shape: vectors (D,), 1-D signals (C, L), images (C, H, W).
 VECTORS, SIGNALS, IMAGES = 1, 2, 3
+# Token ids (T,): a sequence of integers, not features; only a family that embeds them takes it.
+TOKENS = 0
 
 
 @runtime_checkable
@@ -44,19 +46,25 @@ class ModelFamily:
 
     name: ClassVar[str]
     # The data it takes, as the refusal words it ("model=cnn needs image data").
-    data: ClassVar[str] = "any"
+    data: ClassVar[str] = "feature (vector, 1-D signal or image)"
     # The typed schema of its model config (its YAML may leave out a key at its default).
     schema: ClassVar[type] = ModelConfig
 
     def accepts(self, rank: int) -> bool:
-        """Whether it takes data whose samples have this canonical rank (VECTORS, ...)."""
-        return True
+        """Whether it takes data whose samples have this canonical rank (VECTORS, ...; any
+        features, not token ids, by default)."""
+        return rank in (VECTORS, SIGNALS, IMAGES)
 
     def check(self, model: Model) -> None:
         """Refuse, before the run starts, a model config no schema can rule out."""
 
     def arch_model(self, model: Model, input_shape: tuple[int, ...]) -> dict[str, Any]:
         """The model config as the architecture (and so each checkpoint) stores it."""
+        return dict(model)
+
+    def bind_outputs(self, model: Model, outputs: int) -> dict[str, Any]:
+        """The model config given the network's output size (a language model's vocabulary,
+        which its stem embeds), as the architecture stores it."""
         return dict(model)
 
     def input_width(self, model: Model, input_shape: tuple[int, ...]) -> int:

@@ -145,7 +145,7 @@ def initial_arch(
     model_cfg: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, depth: int
 ) -> Arch:
     family = family_of(model_cfg)
-    model_cfg = family.arch_model(model_cfg, input_shape)
+    model_cfg = family.bind_outputs(family.arch_model(model_cfg, input_shape), num_classes)
     d_in = family.input_width(model_cfg, input_shape)
     width = model_cfg["width"]
     blocks = [family.block_spec(model_cfg, d_in if i == 0 else width, width) for i in range(depth)]

@@ -48,6 +48,9 @@ class Objective:
     models: ClassVar[tuple[str, ...] | None] = None
     # An extra model whose accuracy is test_acc (None: the grown network itself).
     evaluated: ClassVar[str | None] = None
+    # The stage key a run is judged by when it is not test_acc (higher is better): a lower-is-
+    # better loss (summary.json's `primary_metric`; growlab.report reads it).
+    primary_metric: ClassVar[str | None] = None
 
     def check(self, model: Mapping[str, Any]) -> None:
         if self.models is not None and model["name"] not in self.models:

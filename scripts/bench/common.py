@@ -23,7 +23,7 @@ from growlab.growth.nets import GrowableNet, build_network, initial_arch
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"
-SECTIONS = ("startup", "roofline", "tutorial", "stage_cost", "sweep", "slurm", "stacks")
+SECTIONS = ("startup", "roofline", "tutorial", "stage_cost", "sweep", "slurm", "stacks", "lm")
 
 # Seed 000's procedure, as growlab overrides (the tutorial baseline hard-codes the same values).
 TUTORIAL_OVERRIDES = [

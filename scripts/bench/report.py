@@ -56,6 +56,12 @@ def targets(results: dict[str, Any]) -> list[Target]:
         measured = f"{epoch['stack_16_epoch_s']:.3f} s vs {solo:.3f} s"
         name = "16 seeds stacked / one seed epoch (GPU)"
         out.append(Target(name, measured, epoch["stack_16_ratio"], "<=", 2))
+    if lm := results.get("lm"):
+        measured = (
+            f"{lm['growlab_steps_per_s']:.1f} vs {lm['plain_steps_per_s']:.1f} steps/s "
+            f"({lm['threads']} threads)"
+        )
+        out.append(Target("LM steps/s, growlab / plain loop", measured, lm["ratio"], ">=", 0.9))
     return out
 
 

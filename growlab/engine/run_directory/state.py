@@ -58,6 +58,7 @@ def summary(
         "epochs_per_stage": config["train.epochs_per_stage"],
         **fields,
         "test_acc": stages[-1]["test_acc"] if stages else None,
+        "test_loss": stages[-1].get("test_loss") if stages else None,
         "best_test_acc": max((s["test_acc"] for s in stages), default=None),
         "train_flops": progress.cum_train_flops,
         "resumes": progress.resumes,

@@ -49,6 +49,7 @@ class StackRunner:
                 lead.objective.replica_losses,
                 self.per_replica,
                 lead.cfg.train.cuda_graphs,
+                lead.cfg.train.steps_per_epoch,
             )
         except Exception as exc:  # e.g. a module vmap cannot batch: each replica goes solo
             for generator, saved in zip(generators, before, strict=True):

@@ -13,7 +13,7 @@ import torch
 
 from growlab.engine.accelerators.batch_loop import run_batches, use_cuda_graphs
 from growlab.engine.stacking.forward import StackedNet
-from growlab.engine.training import EpochResult
+from growlab.engine.training import EpochResult, epoch_order, labels_per_sample
 
 # The objective's loss of each replica: (R, B, ...) outputs and targets -> (R,).
 ReplicaLosses = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -22,7 +22,7 @@ ReplicaLosses = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def _correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     if targets.dtype.is_floating_point:  # reconstruction: no accuracy
         return torch.zeros(outputs.shape[0], device=outputs.device, dtype=torch.long)
-    return (outputs.argmax(-1) == targets).sum(1)
+    return (outputs.argmax(-1) == targets).flatten(1).sum(1)
 
 
 def _results(
@@ -31,7 +31,7 @@ def _results(
     losses = (loss_sum / n).tolist()  # the one host synchronisation
     if targets.dtype.is_floating_point:
         return [EpochResult(loss, float("nan")) for loss in losses]
-    accs = (correct.double() / n).tolist()
+    accs = (correct.double() / (n * labels_per_sample(targets))).tolist()
     return [EpochResult(loss, acc) for loss, acc in zip(losses, accs, strict=True)]
 
 
@@ -46,13 +46,15 @@ def stacked_train_epoch(
     replica_losses: ReplicaLosses,
     per_replica_inputs: bool,
     cuda_graphs: bool = False,
+    steps: int | None = None,
 ) -> list[EpochResult]:
     """`inputs`: (N, ...) shared by the replicas, or (R, N, ...) with `per_replica_inputs`
-    (each replica's cached features)."""
+    (each replica's cached features). `steps`: batches drawn at random, as a solo run's."""
     net.template.train()
     device = inputs.device
-    n = targets.shape[0]
-    orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
+    orders = [epoch_order(targets.shape[0], batch_size, steps, g) for g in generators]
+    order = torch.stack(orders).to(device)
+    n = order.shape[1]
     rows = torch.arange(len(generators), device=device).unsqueeze(1)
     loss_sum = torch.zeros(len(generators), device=device)
     correct = torch.zeros(len(generators), device=device, dtype=torch.long)
@@ -69,7 +71,7 @@ def stacked_train_epoch(
         correct.add_(_correct(outputs.detach(), yb))
 
     graphs = use_cuda_graphs(cuda_graphs, device, optimizer)
-    run_batches(orders, batch_size, step, graphs)
+    run_batches(order, batch_size, step, graphs)
     return _results(loss_sum, correct, n, targets)
 
 
