@@ -150,7 +150,9 @@ class WidthStrategyConfig(StrategyConfig):
 @dataclass
 class TrainConfig:
     start_depth: int = 1
-    epochs_per_stage: int = 5
+    # One number for every growth stage, or a list with one per stage ([10,3,3,3]); read only
+    # by growlab.growth.strategies.stage_plan.
+    epochs_per_stage: Any = 5
     batch_size: int = 64
     eval_batch_size: int = 2048
     # Keep Adam moments (and other per-parameter state) for parameters that survive a growth.
