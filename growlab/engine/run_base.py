@@ -32,7 +32,7 @@ from growlab.engine.training import (
 from growlab.growth.families import model_config
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.growth.objectives import Objective
-from growlab.growth.strategies import build_strategy, stage_plan
+from growlab.growth.strategies import build_strategy, stage_plan, without_growth
 from growlab.growth.triggers import build_trigger
 from growlab.growth.widening import GrowthData, Moved
 from growlab.tracking.loggers import SafeLogger
@@ -155,6 +155,8 @@ class RunBase:
         self.progress = Progress(**last["progress"])
         self.progress.resumes += 1
         self.trigger.load_state_dict(self.progress.trigger_state)
+        if self.progress.stopped_growing is not None:
+            self.plan = without_growth(self.plan, self.progress.stopped_growing["stage"] + 1)
         self.attach_scheduler()
         self.metrics.truncate_to(last["metrics_rows"])
         ckpt.restore_rng(last["rng"], self.generator)

@@ -63,6 +63,11 @@ class StagePlan:
     epochs: int
 
 
+def without_growth(plan: list[StagePlan], start: int) -> list[StagePlan]:
+    """The plan with its growth stages from `start` on dropped (a trigger stopped growing)."""
+    return plan[:start] + [p for p in plan[start:] if p.phase != "grow"]
+
+
 @dataclass
 class GrowthStrategy:
     """Grow from train.start_depth to depth, one block per stage, then optionally fine-tune.

@@ -90,6 +90,16 @@ def result_config(cfg: Any) -> dict[str, Any]:
     return {k: v for k, v in sorted(flat.items()) if k not in NOT_RESULT}
 
 
+# Recorded in every summary's config but never fingerprinted when at its default: the fixed
+# schedule is every run's from before triggers, whose fingerprints stay.
+IMPLICIT = {"trigger.name": "fixed"}
+
+
+def recorded_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The result config as a summary records it: the implicit defaults written out."""
+    return {**IMPLICIT, **config}
+
+
 def fingerprint(config: dict[str, Any]) -> str:
     """A hash of the result config; `lr=1` and `lr=1.0` are the same run."""
     text = json.dumps(_same_numbers(config), sort_keys=True, default=str)
