@@ -82,6 +82,9 @@ class DataConfig:
     split_seed: int = 0
     # Train on this stratified fraction of the training split (fast sweeps); val/test stay whole.
     train_fraction: float = 1.0
+    # Permute the training and validation labels together (seeded by split_seed; the examples
+    # are the unshuffled run's): they carry no signal, the test labels stay true.
+    shuffle_labels: bool = False
 
 
 @dataclass

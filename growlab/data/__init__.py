@@ -24,7 +24,7 @@ from growlab.data.registry import (
     register_dataset,
     registered,
 )
-from growlab.data.splits import DataSplits, finish
+from growlab.data.splits import DataSplits, finish, shuffled
 
 __all__ = [
     "Arrays",
@@ -71,7 +71,7 @@ def load_data(cfg: Any) -> DataSplits:
 def _load_data(key: str) -> DataSplits:
     dataset, typed = data_config(json.loads(key))
     x_train, y_train, x_test, y_test = _checked_arrays(dataset, typed)
-    return finish(
+    splits = finish(
         dataset.name,
         x_train,
         y_train,
@@ -81,6 +81,7 @@ def _load_data(key: str) -> DataSplits:
         typed.split_seed,
         typed.train_fraction,
     )
+    return shuffled(splits, typed.split_seed) if typed.shuffle_labels else splits
 
 
 def require_data(cfg: Any) -> None:
