@@ -82,6 +82,9 @@ class DataConfig:
     split_seed: int = 0
     # Train on this stratified fraction of the training split (fast sweeps); val/test stay whole.
     train_fraction: float = 1.0
+    # Permute the training and validation labels together (seeded by split_seed; the examples
+    # are the unshuffled run's): they carry no signal, the test labels stay true.
+    shuffle_labels: bool = False
 
 
 @dataclass
@@ -150,7 +153,9 @@ class WidthStrategyConfig(StrategyConfig):
 @dataclass
 class TrainConfig:
     start_depth: int = 1
-    epochs_per_stage: int = 5
+    # One number for every growth stage, or a list with one per stage ([10,3,3,3]); read only
+    # by growlab.growth.strategies.stage_plan.
+    epochs_per_stage: Any = 5
     batch_size: int = 64
     # Optimizer steps per epoch, each on a batch drawn at random with replacement (a data set
     # whose windows are sampled, e.g. a language model's); null: an epoch passes over the data.

@@ -25,7 +25,7 @@ from growlab.config import ConfigError
 from growlab.data import DataKind, data_config, registered, require_data
 from growlab.engine.optim import optimizer_factory
 from growlab.growth.families import IMAGES, SIGNALS, TOKENS, VECTORS, family_of, model_config
-from growlab.growth.strategies import build_strategy
+from growlab.growth.strategies import build_strategy, stage_plan
 from growlab.growth.triggers import build_trigger
 
 # The rank of one sample of each kind of data set (growlab.data.registry), what a model
@@ -55,6 +55,10 @@ def _optional(rule: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda v: v is None or rule(v)
 
 
+def _is_list(v: Any) -> bool:
+    return isinstance(v, list | ListConfig)
+
+
 def _fraction(v: Any) -> bool:
     return _number(v) and 0 <= v < 1
 
@@ -78,7 +82,11 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("depth", _at_least(1), "an integer >= 1"),
     ("seed", _seed, f"an integer in 0..{SEED_LIMIT - 1} (what torch and numpy both keep)"),
     ("train.start_depth", _at_least(1), "an integer >= 1"),
-    ("train.epochs_per_stage", _at_least(0), "an integer >= 0"),
+    (
+        "train.epochs_per_stage",
+        lambda v: _at_least(0)(v) or (_is_list(v) and len(v) > 0 and all(map(_at_least(0), v))),
+        "an integer >= 0, or a list of them, one per stage",
+    ),
     ("train.batch_size", _at_least(1), "an integer >= 1"),
     ("train.steps_per_epoch", _optional(_at_least(1)), "null or an integer >= 1"),
     ("train.eval_batch_size", _at_least(1), "an integer >= 1"),
@@ -230,6 +238,7 @@ def _check_strategy(cfg: Any) -> None:
             reason += " (is its package importable here? e.g. PYTHONPATH=<folder holding it>)"
         raise ConfigError(f"strategy={name} cannot be built: {reason}") from None
     strategy.check(cfg)
+    stage_plan(strategy, cfg)  # a per-stage epoch list of the wrong length
 
 
 def _check_combinations(cfg: Any) -> None:
@@ -282,7 +291,8 @@ def _check_scheduler(cfg: Any) -> None:
     target = OmegaConf.select(cfg, "scheduler._target_", default=None)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     try:
-        build_scheduler(node, optimizer, horizon=max(int(cfg.train.epochs_per_stage), 1))
+        horizon = max(p.epochs for p in stage_plan(build_strategy(cfg.strategy), cfg))
+        build_scheduler(node, optimizer, horizon=max(horizon, 1))
     except (InstantiationException, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"scheduler ({target}) rejects its settings: {_reason(exc)}") from None
 

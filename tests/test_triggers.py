@@ -19,7 +19,7 @@ from growlab.growth.triggers import EpochReport, FixedEpochs, build_trigger
 EXAMPLES = REPO / "examples"
 PLATEAU = [
     f"hydra.searchpath=[file://{EXAMPLES / 'conf'}]",
-    "trigger=plateau",
+    "trigger=my-plateau",
     "trigger.patience=1",
     "trigger.min_delta=0.1",
     "trigger.max_epochs_per_stage=6",
@@ -98,8 +98,8 @@ def test_a_user_trigger_is_part_of_the_run_identity_code_included() -> None:
     ("overrides", "named"),
     [
         (["+trigger.patiense=3"], ["patiense", "valid keys:", "patience", "min_delta"]),
-        (["trigger.patience=0"], ["trigger=plateau", "patience=0"]),
-        (["trigger._target_=my_growth.triggers.Nope"], ["trigger=plateau", "Nope"]),
+        (["trigger.patience=0"], ["trigger=my-plateau", "patience=0"]),
+        (["trigger._target_=my_growth.triggers.Nope"], ["trigger=my-plateau", "Nope"]),
     ],
 )
 def test_a_bad_trigger_is_refused_naming_it(overrides, named) -> None:

@@ -1,7 +1,7 @@
 """A growth trigger of a user's own: grow when the validation loss has stopped improving.
 
-Used as `trigger=plateau` with this folder's `conf` on the config path (examples/conf/trigger/
-plateau.yaml). growlab asks `stage_done` after every epoch of a stage and checkpoints
+Used as `trigger=my-plateau` with this folder's `conf` on the config path (examples/conf/trigger/
+my-plateau.yaml). growlab asks `stage_done` after every epoch of a stage and checkpoints
 `state_dict`, so a resumed run makes the same decisions.
 """
 

@@ -32,7 +32,7 @@ from growlab.engine.run_directory.checkpoint import stage_path
 from growlab.engine.training import evaluate
 from growlab.growth.families import model_config
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
-from growlab.growth.strategies import build_strategy
+from growlab.growth.strategies import build_strategy, stage_plan
 
 WHOLE_MODEL = "model_full.pt"
 EXIT_REFUSED = 2
@@ -61,7 +61,7 @@ def rebuild_from_config(
     """The architecture of `stage`, from the config alone: initial blocks, then each growth."""
     model_cfg = model_config(cfg.model)
     strategy = build_strategy(cfg.strategy)
-    plan = strategy.plan(cfg.depth, cfg.train.start_depth, cfg.train.epochs_per_stage)
+    plan = stage_plan(strategy, cfg)
     start = strategy.initial_depth(cfg.depth, cfg.train.start_depth)
     net = build_network(
         strategy.starting_arch(initial_arch(model_cfg, input_shape, num_classes, start))

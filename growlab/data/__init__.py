@@ -24,7 +24,7 @@ from growlab.data.registry import (
     register_dataset,
     registered,
 )
-from growlab.data.splits import DataSplits, finish
+from growlab.data.splits import DataSplits, finish, shuffled
 
 __all__ = [
     "Arrays",
@@ -78,7 +78,7 @@ def _load_data(key: str) -> DataSplits:
     if isinstance(arrays, DataSplits):  # split by the data set itself (token streams)
         return arrays
     x_train, y_train, x_test, y_test = arrays
-    return finish(
+    splits = finish(
         dataset.name,
         x_train,
         y_train,
@@ -88,6 +88,7 @@ def _load_data(key: str) -> DataSplits:
         typed.split_seed,
         typed.train_fraction,
     )
+    return shuffled(splits, typed.split_seed) if typed.shuffle_labels else splits
 
 
 def require_data(cfg: Any) -> None:

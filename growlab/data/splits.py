@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,17 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     held_out = np.sort(np.concatenate(held))
     kept = np.setdiff1d(np.arange(len(y)), held_out, assume_unique=True)
     return kept, held_out
+
+
+def shuffled(splits: DataSplits, seed: int) -> DataSplits:
+    """`data.shuffle_labels`: the training and validation labels permuted together (seeded),
+    the examples and the test labels as they were. Each class keeps its count; no training or
+    validation example keeps a reason for its label, so nothing learnt can show on test."""
+    labels = torch.cat([splits.y_train, splits.y_val])
+    order = torch.from_numpy(np.random.RandomState(seed).permutation(len(labels)))
+    labels = labels[order]
+    n = len(splits.y_train)
+    return dataclasses.replace(splits, y_train=labels[:n], y_val=labels[n:])
 
 
 def finish(

@@ -31,7 +31,7 @@ from growlab.engine.training import (
     max_output_change,
 )
 from growlab.growth.nets import block_widths, count_params
-from growlab.growth.strategies import Growth, StagePlan
+from growlab.growth.strategies import Growth, StagePlan, without_growth
 from growlab.growth.triggers import EpochReport
 
 log = logging.getLogger("growlab")
@@ -91,6 +91,7 @@ class Run(RunBase):
             "inserted_at": None,
             "preservation_error": None,
             "shock": None,
+            "signal_flops": 0.0,  # the growth trigger's signal (in cum_train_flops too)
         }
         growth = Growth(None)
         if plan.phase == "grow":
@@ -179,15 +180,23 @@ class Run(RunBase):
         diverged = self.divergence.check(result.loss, start, record["start_loss"])
         if diverged is not None:
             return f"stage {self.progress.stage} epoch {self.progress.epoch}: {diverged}"
-        self.ask_trigger(plan, result, val)
+        self.ask_trigger(plan, stage, result, val)
         every = self.cfg.train.checkpoint_every_epochs
         if every > 0 and self.progress.epoch % every == 0 and not self.stage_complete(plan):
             self.save_last()
         return None
 
-    def ask_trigger(self, plan: StagePlan, result: EpochResult, val: EpochResult) -> None:
-        """Whether the stage is done, from the epoch just trained; the trigger's memory goes
-        into the next `last` checkpoint with the decision."""
+    def ask_trigger(
+        self, plan: StagePlan, stage: StageInputs, result: EpochResult, val: EpochResult
+    ) -> None:
+        """Whether the stage is done, from the epoch just trained (and the trigger's signal,
+        whose FLOPs count as training); the trigger's memory goes into the next `last`
+        checkpoint with the decision."""
+        if self.trigger.measures:
+            forward = flops_per_sample(self.net, self.data.x_train[:1])
+            spent = self.trigger.measure(self.net, self.growth_data(), forward)
+            self.progress.cum_train_flops += spent
+            self.progress.current["signal_flops"] += spent  # type: ignore[index]
         report = EpochReport(
             stage=self.progress.stage,
             epoch=self.progress.epoch,
@@ -196,9 +205,21 @@ class Run(RunBase):
             train_loss=result.loss,
             val_loss=val.loss,
             val_acc=val.acc,
+            cum_train_flops=self.progress.cum_train_flops,
+            epoch_flops=stage.flops_epoch,
         )
         self.progress.stage_done = bool(self.trigger.stage_done(report))
         self.progress.trigger_state = self.trigger.state_dict()
+
+    def maybe_stop_growing(self, record: dict[str, Any]) -> None:
+        """The trigger may end growth after this stage: the stages left that grow are dropped
+        (a fine-tune stage still runs), and the summary says where and why."""
+        if any(p.phase == "grow" for p in self.plan[self.progress.stage :]):
+            reason = self.trigger.stop_growing()
+            if reason is not None:
+                self.progress.stopped_growing = {"stage": record["stage"], "reason": reason}
+                self.plan = without_growth(self.plan, self.progress.stage)
+                log.info("growth stops after stage %d: %s", record["stage"] + 1, reason)
 
     def widths(self) -> dict[str, Any]:
         """The hidden width (the widest block) and each block's width."""
@@ -226,6 +247,8 @@ class Run(RunBase):
             improved=None if previous is None else bool(metrics["val_loss"] < previous["val_loss"]),
             **block_norms(self.net, self.probe, lambda out: self.objective.loss(out, self.probe_y)),
         )
+        if self.progress.trigger_state:  # what the trigger decided on (a signal, where to grow)
+            record["trigger_state"] = dict(self.progress.trigger_state)
         record.setdefault("train_loss", None)
         record.setdefault("train_acc", None)
         record["wall_s"] = record.pop("stage_wall_s") + self.clock() - t0
@@ -234,6 +257,7 @@ class Run(RunBase):
         self.progress.stage_done = False
         self.progress.stage += 1
         self.record({"event": "stage", **record})
+        self.maybe_stop_growing(record)
         path = ckpt.stage_path(self.run_dir, record["stage"])
         ckpt.save_weights(self.net, path)
         for name, model in self.objective.extras().items():

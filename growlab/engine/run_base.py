@@ -33,7 +33,7 @@ from growlab.engine.training import (
 from growlab.growth.families import model_config
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.growth.objectives import Objective
-from growlab.growth.strategies import build_strategy
+from growlab.growth.strategies import build_strategy, stage_plan, without_growth
 from growlab.growth.triggers import build_trigger
 from growlab.growth.widening import GrowthData, Moved
 from growlab.tracking.loggers import SafeLogger
@@ -63,7 +63,7 @@ class RunBase:
         self.objective: Objective = self.strategy.objective
         self.config = result_config(cfg)
         self.device = resolve_device(cfg.device)
-        self.plan = self.strategy.plan(cfg.depth, cfg.train.start_depth, cfg.train.epochs_per_stage)
+        self.plan = stage_plan(self.strategy, cfg)
         self.trigger = build_trigger(OmegaConf.select(cfg, "trigger", default=None))
         self.metrics = MetricsFile(run_dir / "metrics.jsonl")
         self.generator = torch.Generator().manual_seed(cfg.seed)
@@ -108,10 +108,13 @@ class RunBase:
         return EpochResult(*self.progress.last_val)
 
     def fit(self, net: GrowableNet, split: str, epochs: int | None) -> None:
+        """Train `net` on `split` for `epochs` (None: the open stage's planned epochs)."""
+        if epochs is None:
+            epochs = self.plan[min(self.progress.stage, len(self.plan) - 1)].epochs
         x, y = self.split(split)
         inputs, start = cached_inputs(net, x, self.cfg.train.cache_max_mb * 2**20)
         optimizer = build_optimizer(self.cfg, net)
-        for _ in range(self.cfg.train.epochs_per_stage if epochs is None else epochs):
+        for _ in range(epochs):
             train_epoch(
                 net,
                 inputs,
@@ -154,6 +157,8 @@ class RunBase:
         self.progress = Progress(**last["progress"])
         self.progress.resumes += 1
         self.trigger.load_state_dict(self.progress.trigger_state)
+        if self.progress.stopped_growing is not None:
+            self.plan = without_growth(self.plan, self.progress.stopped_growing["stage"] + 1)
         self.attach_scheduler()
         self.metrics.truncate_to(last["metrics_rows"])
         ckpt.restore_rng(last["rng"], self.generator)

@@ -5,8 +5,10 @@ A solo run is a stack of one (`SoloMember`); the replicas of a stack of seeds ar
 train every epoch as one (growlab.engine.stacking). Each member's steps are its run's own
 methods (growlab.engine.loop.Run: begin_stage, stage_inputs, after_epoch, end_stage, ...);
 what trains an epoch is a runner (growlab.engine.runners): one network, or the stack. A
-member that diverges finishes there and leaves; members whose growth triggers end a stage at
-different epochs, or that cannot train as one stack, go on one by one.
+member that diverges finishes there and leaves. When the members' growth triggers disagree (one
+ends a stage, or stops growing, and another does not), the stack splits: members that agree go
+on stacked together, one smaller stack after the other, and a member alone goes on solo; the
+log says which. Members that cannot train as one stack at all go on one by one.
 """
 
 from __future__ import annotations
@@ -84,16 +86,40 @@ class StageLoop:
             )
             try:
                 self.train_stage(plan)
+            except TriggersDisagree as exc:
+                self.split(exc.groups, str(exc))
+                return
             except StackError as exc:
                 log.info("the stack of seeds %s goes on one by one: %s", self.seeds(), exc)
                 self.one_by_one()
                 return
             with self.guard.handing_over_checkpoints():
                 self.each(lambda m: m.call(m.run.end_stage))
+            groups = agreeing(self.alive, lambda m: plan_left(m.run))
+            if len(groups) > 1:
+                stopped = [m for m in self.alive if m.run.progress.stopped_growing is not None]
+                why = f"the growth trigger stops growing for seeds {seeds_of(stopped)} only"
+                self.split(groups, why)
+                return
         self.each(lambda m: m.call(finish, m.run))
 
     def seeds(self) -> str:
         return ",".join(str(m.run.cfg.seed) for m in self.alive)
+
+    def split(self, groups: list[list[Member]], why: str) -> None:
+        """Each group of members that agree goes on as its own stack (alone: solo)."""
+        plans = "; ".join(
+            f"seeds {seeds_of(g)} go on stacked" if len(g) > 1 else f"seed {seeds_of(g)} alone"
+            for g in groups
+        )
+        log.info("the stack of seeds %s splits: %s; %s", self.seeds(), why, plans)
+        for group in groups:
+            loop = StageLoop(group, self.guard, self.contain_failures)
+            loop.on_alive = self.on_alive
+            loop.set_alive(group)
+            for member in group:
+                member.run.stack_size = len(group)
+            loop.run()
 
     def one_by_one(self) -> None:
         for member in self.alive:
@@ -137,7 +163,7 @@ class StageLoop:
             member.run.progress.current["stage_wall_s"] += member.run.clock() - t0[member.index]  # type: ignore[index]
         while self.alive and not self.alive[0].run.stage_complete(plan):
             self.train_epoch(plan, runner)
-            self.check_triggers_agree()
+            self.check_triggers_agree(plan)
 
     def train_epoch(self, plan: StagePlan, runner: EpochRunner) -> None:
         t0 = [m.run.clock() for m in self.alive]
@@ -164,16 +190,41 @@ class StageLoop:
             p, lead = keep[0].run.progress, keep[0].run
             self.bar.update(p.stage, len(lead.plan), lead.net.depth, p.epoch, results[0][0].loss)
 
-    def check_triggers_agree(self) -> None:
+    def check_triggers_agree(self, plan: StagePlan) -> None:
         """Members whose triggers end the stage at different epochs cannot go on as one stack:
-        each goes on alone from here (the epoch just trained is everyone's)."""
-        done = [m for m in self.alive if m.run.progress.stage_done]
+        those that agree go on together from here (the epoch just trained is everyone's)."""
+        done = [m for m in self.alive if m.run.stage_complete(plan)]
         if done and len(done) < len(self.alive):
-            ended = ",".join(str(m.run.cfg.seed) for m in done)
-            raise StackError(
+            raise TriggersDisagree(
                 f"the growth trigger ends stage {self.alive[0].run.progress.stage + 1} after "
-                f"{self.alive[0].run.progress.epoch} epoch(s) for seeds {ended} only"
+                f"{self.alive[0].run.progress.epoch} epoch(s) for seeds {seeds_of(done)} only",
+                agreeing(self.alive, lambda m: m.run.stage_complete(plan)),
             )
+
+
+class TriggersDisagree(Exception):
+    """The members' growth triggers decided differently; `groups`: the members that agree."""
+
+    def __init__(self, message: str, groups: list[list[Member]]) -> None:
+        super().__init__(message)
+        self.groups = groups
+
+
+def agreeing(members: list[Member], decision: Callable[[Member], Any]) -> list[list[Member]]:
+    """The members grouped by their decision, groups in the order of their first member."""
+    groups: dict[Any, list[Member]] = {}
+    for member in members:
+        groups.setdefault(decision(member), []).append(member)
+    return list(groups.values())
+
+
+def plan_left(run: Run) -> tuple[tuple[str, int], ...]:
+    """The stages a run has left (a trigger that stops growing drops some)."""
+    return tuple((p.phase, p.epochs) for p in run.plan[run.progress.stage :])
+
+
+def seeds_of(members: list[Member]) -> str:
+    return ",".join(str(m.run.cfg.seed) for m in members)
 
 
 def finish(run: Run) -> dict[str, Any]:

@@ -114,7 +114,7 @@ class Reconstruction(Objective):
 
     models: ClassVar[tuple[str, ...] | None] = ("mlp",)
     evaluated: ClassVar[str | None] = "classifier"
-    # Epochs fitting the classifier head after each stage (None: train.epochs_per_stage).
+    # Epochs fitting the classifier head after each stage (None: the stage's planned epochs).
     classifier_epochs: int | None = None
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ strategy for its plan and calls `grow` and `set_trainable`; it knows no strategy
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +31,41 @@ class Growth:
     moved: Moved = field(default_factory=dict)
 
 
+# train.epochs_per_stage: one number for every growth stage, or one per stage.
+Epochs = int | Sequence[int]
+
+
+def stage_epochs(epochs_per_stage: Epochs, stages: int, strategy: str) -> list[int]:
+    """The epochs of each of `stages` stages (the fine-tune stage, if any, is not one of them:
+    it trains strategy.finetune_epochs). A list must have one entry per stage."""
+    if isinstance(epochs_per_stage, int):
+        return [epochs_per_stage] * stages
+    epochs = [int(n) for n in epochs_per_stage]
+    if len(epochs) != stages:
+        given = "[" + ",".join(map(str, epochs)) + "]"
+        raise ConfigError(
+            f"train.epochs_per_stage={given} has {len(epochs)} entries but strategy={strategy} "
+            f"plans {stages} stage(s); valid: a list of {stages} integers >= 0, or one integer"
+        )
+    return epochs
+
+
+def stage_plan(strategy: GrowthStrategy, cfg: Any) -> list[StagePlan]:
+    """The run's stages from its config: the one place `train.epochs_per_stage` is read."""
+    value = cfg.train.epochs_per_stage
+    epochs = list(value) if OmegaConf.is_list(value) else value
+    return strategy.plan(cfg.depth, cfg.train.start_depth, epochs)
+
+
 @dataclass
 class StagePlan:
     phase: str  # "train" (no growth), "grow" (insert a block first) or "finetune"
     epochs: int
+
+
+def without_growth(plan: list[StagePlan], start: int) -> list[StagePlan]:
+    """The plan with its growth stages from `start` on dropped (a trigger stopped growing)."""
+    return plan[:start] + [p for p in plan[start:] if p.phase != "grow"]
 
 
 @dataclass
@@ -67,10 +99,10 @@ class GrowthStrategy:
         """The architecture the run starts from, given the config's initial one."""
         return arch
 
-    def plan(self, depth: int, start_depth: int, epochs_per_stage: int) -> list[StagePlan]:
+    def plan(self, depth: int, start_depth: int, epochs_per_stage: Epochs) -> list[StagePlan]:
         later = "grow" if self.grows else "train"
-        stages = depth - start_depth + 1
-        plan = [StagePlan("train" if k == 0 else later, epochs_per_stage) for k in range(stages)]
+        epochs = stage_epochs(epochs_per_stage, depth - start_depth + 1, self.name)
+        plan = [StagePlan("train" if k == 0 else later, n) for k, n in enumerate(epochs)]
         if self.finetune_epochs > 0:
             plan.append(StagePlan("finetune", self.finetune_epochs))
         return plan

@@ -6,20 +6,26 @@ asks `stage_done` with what the epoch measured. A trigger's `state_dict` goes in
 `last` checkpoint after every epoch, so a resumed run decides exactly as an uninterrupted one.
 
 `fixed` (the default) is the schedule of `train.epochs_per_stage`: a stage is done after its
-planned epochs. A user's trigger is a subclass in their own package plus a YAML in a `trigger`
-folder of their config path (examples/my_growth/triggers.py, examples/conf/trigger/).
+planned epochs. The package's others: `plateau`, `budget` and `gap` decide from the epoch's
+losses and FLOPs (growlab.growth.trigger_rules); `gradient` and `merit` from a first-order
+signal measured on a few training batches (growlab.growth.trigger_signals). A trigger may also
+stop growth early (`stop_growing`). A user's trigger is a subclass in their own package plus a
+YAML in a `trigger` folder of their config path (examples/my_growth/triggers.py,
+examples/conf/trigger/).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
 from growlab.config import ConfigError
+from growlab.growth.nets import GrowableNet
+from growlab.growth.widening import GrowthData
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,8 @@ class EpochReport:
     train_loss: float
     val_loss: float
     val_acc: float
+    cum_train_flops: float = 0.0  # the run's training FLOPs so far, signals included
+    epoch_flops: float = 0.0  # training FLOPs of one epoch of this stage
 
 
 @dataclass
@@ -49,6 +57,20 @@ class GrowthTrigger:
 
     def stage_done(self, report: EpochReport) -> bool:
         return report.epoch >= report.planned
+
+    def stop_growing(self) -> str | None:
+        """Asked when a stage ends (from what the trigger remembers): why growth should stop
+        here (the stages left that grow are dropped; a fine-tune stage still runs), or None."""
+        return None
+
+    # A trigger that looks at the network after each epoch (a signal such as a gradient)
+    # sets this and implements `measure`; its cost counts in the run's training FLOPs.
+    measures: ClassVar[bool] = False
+
+    def measure(self, net: GrowableNet, data: GrowthData, forward_flops: float) -> float:
+        """Compute the signal on the network as the epoch left it, before `stage_done`;
+        `forward_flops`: one sample's forward pass. Returns the FLOPs it spent."""
+        return 0.0
 
     def state_dict(self) -> dict[str, Any]:
         """What it remembers between epochs, as plain values (saved in the `last` checkpoint)."""

@@ -14,7 +14,7 @@ from typing import Any
 from growlab.config import ConfigError, TrainableSet
 from growlab.growth.families import model_config
 from growlab.growth.nets import Arch, GrowableNet
-from growlab.growth.strategies import Growth, GrowthStrategy, StagePlan
+from growlab.growth.strategies import Epochs, Growth, GrowthStrategy, StagePlan, stage_epochs
 from growlab.growth.widening import GrowthData, Moved, widen_block
 from growlab.growth.width_operators import Net2Wider, WidthOperator
 
@@ -43,12 +43,11 @@ class WidthGrowthStrategy(GrowthStrategy):
     def initial_depth(self, depth: int, start_depth: int) -> int:
         return depth
 
-    def plan(self, depth: int, start_depth: int, epochs_per_stage: int) -> list[StagePlan]:
+    def plan(self, depth: int, start_depth: int, epochs_per_stage: Epochs) -> list[StagePlan]:
         growths = max(self.target_width - self.from_width, 0) // self.step
         later = "grow" if self.grows else "train"
-        plan = [
-            StagePlan("train" if k == 0 else later, epochs_per_stage) for k in range(growths + 1)
-        ]
+        epochs = stage_epochs(epochs_per_stage, growths + 1, self.name)
+        plan = [StagePlan("train" if k == 0 else later, n) for k, n in enumerate(epochs)]
         if self.finetune_epochs > 0:
             plan.append(StagePlan("finetune", self.finetune_epochs))
         return plan

@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 
 from omegaconf import OmegaConf
 
-from growlab.growth.strategies import build_strategy
+from growlab.growth.strategies import build_strategy, stage_plan
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def epochs_before(cfg: Any) -> list[int]:
     """Epochs run before each stage starts, so a row's global epoch survives a resume."""
     strategy = build_strategy(cfg.strategy)
     totals, done = [], 0
-    for plan in strategy.plan(cfg.depth, cfg.train.start_depth, cfg.train.epochs_per_stage):
+    for plan in stage_plan(strategy, cfg):
         totals.append(done)
         done += plan.epochs
     return totals

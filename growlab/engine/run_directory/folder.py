@@ -27,6 +27,7 @@ from growlab.engine.run_directory.result_identity import (  # noqa: F401 - this 
     NOT_RESULT,
     RESULT_GROUPS,
     fingerprint,
+    recorded_config,
     result_config,
 )
 
@@ -40,6 +41,7 @@ class RunDirError(Exception):
 
 def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """`key: old -> new` for every key whose value differs (absent on one side included)."""
+    old, new = recorded_config(old), recorded_config(new)
     keys = sorted(set(old) | set(new))
     missing = "(absent)"
     return [

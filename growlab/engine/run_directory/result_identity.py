@@ -69,6 +69,8 @@ def result_config(cfg: Any) -> dict[str, Any]:
     trigger = OmegaConf.select(cfg, "trigger", default=None)
     if OmegaConf.is_config(trigger):
         trigger = OmegaConf.to_container(trigger, resolve=True, enum_to_str=True)
+    if flat.get("data.shuffle_labels") is False:
+        del flat["data.shuffle_labels"]  # the default keeps the fingerprints of earlier runs
     if isinstance(trigger, dict) and not is_default(trigger):
         # The fixed schedule is every run's from before triggers: it keeps their fingerprints.
         flat.update(flatten(trigger, "trigger"))
@@ -88,6 +90,16 @@ def result_config(cfg: Any) -> dict[str, Any]:
     if module is not None and str(module).split(".")[0] not in VERSIONED_PACKAGES:
         flat[f"code.{module}"] = module_hash(str(module))
     return {k: v for k, v in sorted(flat.items()) if k not in NOT_RESULT}
+
+
+# Recorded in every summary's config but never fingerprinted when at its default: the fixed
+# schedule is every run's from before triggers, whose fingerprints stay.
+IMPLICIT = {"trigger.name": "fixed"}
+
+
+def recorded_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The result config as a summary records it: the implicit defaults written out."""
+    return {**IMPLICIT, **config}
 
 
 def fingerprint(config: dict[str, Any]) -> str:

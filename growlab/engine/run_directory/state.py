@@ -7,6 +7,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from growlab.engine.run_directory.result_identity import recorded_config
+
 
 @dataclass
 class Progress:
@@ -25,6 +27,8 @@ class Progress:
     # The growth trigger's decision after the last epoch, and its memory (growlab.growth.triggers).
     stage_done: bool = False
     trigger_state: dict[str, Any] = field(default_factory=dict)
+    # {"stage": i, "reason": ...} once a trigger stopped growth after stage i (None: it has not).
+    stopped_growing: dict[str, Any] | None = None
 
     def checkpoint(self) -> dict[str, Any]:
         """Its fields for a checkpoint, safe from later changes: a finished stage's record is
@@ -46,6 +50,9 @@ def summary(
     device."""
     stages = progress.stages
     operator = config.get("strategy.operator._target_")
+    # Where a growth trigger ended growth early (absent when the plan ran out).
+    stopped = progress.stopped_growing
+    stopped_growing = {} if stopped is None else {"stopped_growing": stopped}
     return {
         "strategy": config["strategy.name"],
         "operator": None if operator is None else str(operator).rsplit(".", 1)[-1],
@@ -69,8 +76,9 @@ def summary(
         "slurm_array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID"),
         "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),
         "stages": stages,
+        **stopped_growing,
         "config_fingerprint": fingerprint,
-        "config": config,
+        "config": recorded_config(config),
     }
 
 
