@@ -95,6 +95,8 @@ def test_a_uniform_predictor_loses_log_vocab(shakespeare) -> None:
         (["strategy=conv-multiplicative"], "needs model=cnn"),
         (["strategy=greedy-autoencoder"], "unexpected keyword argument .classifier_epochs"),
         (["strategy=net2wider"], "net2wider"),
+        (["data.train_fraction=0.5"], "splits by play"),
+        (["model.block_size=0"], "model.block_size=0"),
     ],
 )
 def test_what_does_not_apply_is_refused_naming_why(overrides, named) -> None:

@@ -50,6 +50,11 @@ def archive_path(cfg: ShakespeareCharConfig) -> Path:
 
 
 def require(cfg: ShakespeareCharConfig) -> None:
+    if cfg.train_fraction != 1:
+        raise ConfigError(
+            f"data.train_fraction={cfg.train_fraction}: data=shakespeare_char splits by play and "
+            "samples its training windows; valid: 1.0"
+        )
     path = archive_path(cfg)
     if not path.is_file():
         raise ConfigError(
