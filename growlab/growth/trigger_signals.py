@@ -67,7 +67,7 @@ class SignalTrigger(CappedStages):
                 f"threshold={self.threshold} must be > 0 and stop_below={self.stop_below} >= 0"
             )
 
-    def begin_stage(self, stage: int, planned: int) -> None:
+    def open_stage(self, stage: int, planned: int) -> None:
         self.signal = self.best = math.nan
         self.where, self.epoch, self.most = None, 0, self.max_epochs(planned)
 
@@ -98,16 +98,13 @@ class SignalTrigger(CappedStages):
         gradient over the batches, and the samples used."""
         raise NotImplementedError
 
-    def stage_done(self, report: EpochReport) -> bool:
+    def decide(self, report: EpochReport) -> bool:
         return report.epoch >= self.min_epochs and self.signal >= self.threshold
 
     def stop_growing(self) -> str | None:
-        if self.best >= self.stop_below:
-            return None
-        return f"signal {self.best:.3g} stayed below stop_below={self.stop_below} in the stage"
-
-    def state_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("signal", "best", "where", "epoch", "most")}
+        if self.best < self.stop_below:  # NaN (nothing measured): no decision
+            return f"signal {self.best:.3g} stayed below stop_below={self.stop_below} in the stage"
+        return super().stop_growing()
 
 
 def _batches(data: GrowthData, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
