@@ -58,8 +58,14 @@ def test_a_stage_that_did_not_lower_the_validation_loss_stops_growth() -> None:
         reason = trigger.stop_growing()
         # Stage 0 has nothing before it; stage 1 beat 1.0; stage 2 only equalled 0.9.
         assert (reason is None) is (stage < 2), (stage, reason)
-    assert "did not lower the validation loss (best 0.9, before it 0.9)" in str(reason)
+    assert "(best 0.9, before it 0.9)" in str(reason)
     assert Plateau(stop_without_gain=False).stop_growing() is None
+    # min_gain: a stage must lower the loss by that fraction; exactly that is not enough.
+    strict = Plateau(min_gain=0.25)
+    for stage, loss in enumerate([1.0, 0.75]):
+        strict.begin_stage(stage, 5)
+        strict.stage_done(report(1, loss))
+    assert "min_gain=0.25" in str(strict.stop_growing())
     assert not Budget(total_flops=1.0).stop_without_gain  # a schedule grows regardless
 
 

@@ -33,17 +33,20 @@ def _check_positive(name: str, value: int | None) -> None:
 class CappedStages(GrowthTrigger):
     """A trigger whose stages may end early, at most `max_epochs_per_stage` epochs each, and
     that (with `stop_without_gain`) stops growth after a stage that did not lower the lowest
-    validation loss of the stages before it: the last growth did not help, so the next would
-    not either. Subclasses decide in `decide` and open a stage in `open_stage`; their memory
-    is their fields that are not knobs (`init=False`)."""
+    validation loss of the stages before it by `min_gain` of it: the last growth did not help,
+    so the next would not either. Subclasses decide in `decide` and open a stage in
+    `open_stage`; their memory is their fields that are not knobs (`init=False`)."""
 
     max_epochs_per_stage: int | None = None
     stop_without_gain: bool = True
+    min_gain: float = 0.01
     stage_best: float = field(default=math.inf, init=False)  # this stage's lowest val loss
     before_best: float = field(default=math.inf, init=False)  # the stages' before it
 
     def __post_init__(self) -> None:
         _check_positive("max_epochs_per_stage", self.max_epochs_per_stage)
+        if not 0 <= self.min_gain < 1:
+            raise ValueError(f"min_gain={self.min_gain} must be in [0, 1)")
 
     def max_epochs(self, planned: int) -> int:
         return planned if self.max_epochs_per_stage is None else self.max_epochs_per_stage
@@ -65,11 +68,11 @@ class CappedStages(GrowthTrigger):
         return super().stage_done(report)
 
     def stop_growing(self) -> str | None:
-        gained = self.stage_best < self.before_best
+        gained = self.stage_best < self.before_best - self.min_gain * abs(self.before_best)
         if self.stop_without_gain and math.isfinite(self.before_best) and not gained:
             return (
-                f"the stage did not lower the validation loss (best {self.stage_best:.4g}, "
-                f"before it {self.before_best:.4g})"
+                f"the stage did not lower the validation loss by min_gain={self.min_gain} of it "
+                f"(best {self.stage_best:.4g}, before it {self.before_best:.4g})"
             )
         return None
 
