@@ -37,7 +37,7 @@ from growlab.growth.nets import GrowableNet
 from growlab.growth.trigger_rules import CappedStages
 from growlab.growth.triggers import EpochReport
 from growlab.growth.widening import GrowthData, Layer, layer
-from growlab.growth.width_operators import _batch_matrix
+from growlab.growth.width_operators import batch_matrix
 
 # A forward and a backward pass per sample, in forward passes.
 PASSES = 3.0
@@ -152,7 +152,7 @@ class GradientGain(SignalTrigger):
                 outs = [captured[2 * i + 1] for i in range(len(layers))]
                 grads = torch.autograd.grad(loss, [*outs, *params], allow_unused=True)
                 ms = [
-                    _batch_matrix(captured[2 * i].detach(), grads[i], w)
+                    batch_matrix(captured[2 * i].detach(), grads[i], w)
                     for i, w in enumerate(layers)
                 ]
                 _add(totals, ms)
