@@ -38,10 +38,35 @@ def test_plateau_ends_after_exactly_patience_stale_epochs() -> None:
     assert plateau_decisions(Plateau(patience=1), [1.0, 1.0]) == [False, True]
     trigger = Plateau(patience=2)
     assert plateau_decisions(trigger, [1.0, math.nan, 0.99]) == [False, False, False]
-    assert trigger.state_dict() == {"best": 0.99, "stale": 0}
+    assert trigger.state_dict() == {
+        "best": 0.99,
+        "stale": 0,
+        "stage_best": 0.99,
+        "before_best": math.inf,
+    }
     # Its maximum per stage: the knob, else the stage's planned epochs.
     assert Plateau(max_epochs_per_stage=4).max_epochs(10) == 4
     assert Plateau().max_epochs(7) == 7
+
+
+def test_a_stage_that_did_not_lower_the_validation_loss_stops_growth() -> None:
+    trigger = Plateau(patience=5)
+    for stage, losses in enumerate([[2.0, 1.0], [1.5, 0.9], [0.95, math.nan, 0.9]]):
+        trigger.begin_stage(stage, 5)
+        for epoch, loss in enumerate(losses):
+            trigger.stage_done(report(epoch + 1, loss))
+        reason = trigger.stop_growing()
+        # Stage 0 has nothing before it; stage 1 beat 1.0; stage 2 only equalled 0.9.
+        assert (reason is None) is (stage < 2), (stage, reason)
+    assert "(best 0.9, before it 0.9)" in str(reason)
+    assert Plateau(stop_without_gain=False).stop_growing() is None
+    # min_gain: a stage must lower the loss by that fraction; exactly that is not enough.
+    strict = Plateau(min_gain=0.25)
+    for stage, loss in enumerate([1.0, 0.75]):
+        strict.begin_stage(stage, 5)
+        strict.stage_done(report(1, loss))
+    assert "min_gain=0.25" in str(strict.stop_growing())
+    assert not Budget(total_flops=1.0).stop_without_gain  # a schedule grows regardless
 
 
 def test_budget_grows_at_its_fractions_and_stops_when_spent() -> None:

@@ -225,7 +225,8 @@ def test_every_summary_field_is_what_the_output_contract_defines(tmp_path, monke
         "cuda_visible_devices": "",  # the GPUs the process was given (none here)
         "stack_size": 1,  # trained alone, not in a stack of seeds
         "config_fingerprint": fingerprint(config),
-        "config": config,
+        # The result config, with the trigger named even at its (unfingerprinted) default.
+        "config": {**config, "trigger.name": "fixed"},
     }
 
 

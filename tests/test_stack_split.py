@@ -13,6 +13,7 @@ MERIT = [
     *FAST,
     "trigger=merit",
     "trigger.threshold=0.6",
+    "trigger.stop_without_gain=false",  # every stage grows: the splits come from stage ends
     "depth=3",
     "train.epochs_per_stage=[6,5,5]",
     "seed=0,1,2,3",

@@ -16,6 +16,7 @@ uninterrupted one. A NaN loss is never progress.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,15 +31,53 @@ def _check_positive(name: str, value: int | None) -> None:
 
 @dataclass
 class CappedStages(GrowthTrigger):
-    """A trigger whose stages may end early, at most `max_epochs_per_stage` epochs each."""
+    """A trigger whose stages may end early, at most `max_epochs_per_stage` epochs each, and
+    that (with `stop_without_gain`) stops growth after a stage that did not lower the lowest
+    validation loss of the stages before it by `min_gain` of it: the last growth did not help,
+    so the next would not either. Subclasses decide in `decide` and open a stage in
+    `open_stage`; their memory is their fields that are not knobs (`init=False`)."""
 
     max_epochs_per_stage: int | None = None
+    stop_without_gain: bool = True
+    min_gain: float = 0.01
+    stage_best: float = field(default=math.inf, init=False)  # this stage's lowest val loss
+    before_best: float = field(default=math.inf, init=False)  # the stages' before it
 
     def __post_init__(self) -> None:
         _check_positive("max_epochs_per_stage", self.max_epochs_per_stage)
+        if not 0 <= self.min_gain < 1:
+            raise ValueError(f"min_gain={self.min_gain} must be in [0, 1)")
 
     def max_epochs(self, planned: int) -> int:
         return planned if self.max_epochs_per_stage is None else self.max_epochs_per_stage
+
+    def begin_stage(self, stage: int, planned: int) -> None:
+        self.before_best = min(self.before_best, self.stage_best)
+        self.stage_best = math.inf
+        self.open_stage(stage, planned)
+
+    def open_stage(self, stage: int, planned: int) -> None:
+        """A stage opens: reset what the decision remembers within one."""
+
+    def stage_done(self, report: EpochReport) -> bool:
+        if report.val_loss < self.stage_best:  # False for NaN
+            self.stage_best = report.val_loss
+        return self.decide(report)
+
+    def decide(self, report: EpochReport) -> bool:
+        return super().stage_done(report)
+
+    def stop_growing(self) -> str | None:
+        gained = self.stage_best < self.before_best - self.min_gain * abs(self.before_best)
+        if self.stop_without_gain and math.isfinite(self.before_best) and not gained:
+            return (
+                f"the stage did not lower the validation loss by min_gain={self.min_gain} of it "
+                f"(best {self.stage_best:.4g}, before it {self.before_best:.4g})"
+            )
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.init}
 
 
 @dataclass
@@ -57,18 +96,15 @@ class Plateau(CappedStages):
         if not self.min_delta >= 0:
             raise ValueError(f"min_delta={self.min_delta} must be >= 0")
 
-    def begin_stage(self, stage: int, planned: int) -> None:
+    def open_stage(self, stage: int, planned: int) -> None:
         self.best, self.stale = math.inf, 0
 
-    def stage_done(self, report: EpochReport) -> bool:
+    def decide(self, report: EpochReport) -> bool:
         if report.val_loss < self.best - self.min_delta:  # False for NaN
             self.best, self.stale = report.val_loss, 0
         else:
             self.stale += 1
         return self.stale >= self.patience
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "stale": self.stale}
 
 
 @dataclass
@@ -76,6 +112,7 @@ class Budget(CappedStages):
     """Stage k ends once the run's training FLOPs reach `fractions[k]` x `total_flops` (stages
     past the list: the whole budget); growth stops once the budget is spent."""
 
+    stop_without_gain: bool = False  # a schedule: it grows whatever the losses say
     total_flops: float = 0.0
     fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
     stage: int = field(default=0, init=False)
@@ -89,24 +126,21 @@ class Budget(CappedStages):
         if any(not 0 < f <= 1 for f in points) or points != sorted(set(points)):
             raise ValueError(f"fractions={points} must increase within (0, 1]")
 
-    def begin_stage(self, stage: int, planned: int) -> None:
+    def open_stage(self, stage: int, planned: int) -> None:
         self.stage = stage
 
     def threshold(self) -> float:
         share = self.fractions[self.stage] if self.stage < len(self.fractions) else 1.0
         return share * self.total_flops
 
-    def stage_done(self, report: EpochReport) -> bool:
+    def decide(self, report: EpochReport) -> bool:
         self.spent = report.cum_train_flops
         return self.spent >= self.threshold()
 
     def stop_growing(self) -> str | None:
         if self.spent >= self.total_flops:
             return f"the training-FLOPs budget {self.total_flops:.3g} is spent"
-        return None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage, "spent": self.spent}
+        return super().stop_growing()
 
 
 @dataclass
@@ -130,10 +164,10 @@ class Gap(CappedStages):
                 f"max_gap={self.max_gap} > 0"
             )
 
-    def begin_stage(self, stage: int, planned: int) -> None:
+    def open_stage(self, stage: int, planned: int) -> None:
         self.previous, self.gap = math.nan, 0.0
 
-    def stage_done(self, report: EpochReport) -> bool:
+    def decide(self, report: EpochReport) -> bool:
         train, val = report.train_loss, report.val_loss
         self.gap = (val - train) / abs(val) if val else 0.0
         gain = (self.previous - train) / abs(self.previous) if self.previous else math.nan
@@ -144,7 +178,4 @@ class Gap(CappedStages):
     def stop_growing(self) -> str | None:
         if self.gap > self.max_gap:  # NaN: no decision
             return f"train/validation gap {self.gap:.3f} of the validation loss > {self.max_gap}"
-        return None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"previous": self.previous, "gap": self.gap}
+        return super().stop_growing()

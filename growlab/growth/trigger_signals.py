@@ -37,7 +37,7 @@ from growlab.growth.nets import GrowableNet
 from growlab.growth.trigger_rules import CappedStages
 from growlab.growth.triggers import EpochReport
 from growlab.growth.widening import GrowthData, Layer, layer
-from growlab.growth.width_operators import _batch_matrix
+from growlab.growth.width_operators import batch_matrix
 
 # A forward and a backward pass per sample, in forward passes.
 PASSES = 3.0
@@ -67,7 +67,7 @@ class SignalTrigger(CappedStages):
                 f"threshold={self.threshold} must be > 0 and stop_below={self.stop_below} >= 0"
             )
 
-    def begin_stage(self, stage: int, planned: int) -> None:
+    def open_stage(self, stage: int, planned: int) -> None:
         self.signal = self.best = math.nan
         self.where, self.epoch, self.most = None, 0, self.max_epochs(planned)
 
@@ -98,16 +98,13 @@ class SignalTrigger(CappedStages):
         gradient over the batches, and the samples used."""
         raise NotImplementedError
 
-    def stage_done(self, report: EpochReport) -> bool:
+    def decide(self, report: EpochReport) -> bool:
         return report.epoch >= self.min_epochs and self.signal >= self.threshold
 
     def stop_growing(self) -> str | None:
-        if self.best >= self.stop_below:
-            return None
-        return f"signal {self.best:.3g} stayed below stop_below={self.stop_below} in the stage"
-
-    def state_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("signal", "best", "where", "epoch", "most")}
+        if self.best < self.stop_below:  # NaN (nothing measured): no decision
+            return f"signal {self.best:.3g} stayed below stop_below={self.stop_below} in the stage"
+        return super().stop_growing()
 
 
 def _batches(data: GrowthData, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -155,7 +152,7 @@ class GradientGain(SignalTrigger):
                 outs = [captured[2 * i + 1] for i in range(len(layers))]
                 grads = torch.autograd.grad(loss, [*outs, *params], allow_unused=True)
                 ms = [
-                    _batch_matrix(captured[2 * i].detach(), grads[i], w)
+                    batch_matrix(captured[2 * i].detach(), grads[i], w)
                     for i, w in enumerate(layers)
                 ]
                 _add(totals, ms)

@@ -169,7 +169,7 @@ def gradient_matrix(net: GrowableNet, where: Layer, data: GrowthData, batches: i
             for x, y in data.batches(batches):
                 loss = data.loss(net(x), y)
                 (g,) = torch.autograd.grad(loss, captured["z"])
-                m = _batch_matrix(captured["x"], g, where)
+                m = batch_matrix(captured["x"], g, where)
                 total = m if total is None else total + m
     finally:
         for hook in hooks:
@@ -179,7 +179,8 @@ def gradient_matrix(net: GrowableNet, where: Layer, data: GrowthData, batches: i
     return total.cpu()
 
 
-def _batch_matrix(x: torch.Tensor, g: torch.Tensor, where: Layer) -> torch.Tensor:
+def batch_matrix(x: torch.Tensor, g: torch.Tensor, where: Layer) -> torch.Tensor:
+    """One batch's M = sum g x^T for block `where.index` (GradMax; the gradient trigger)."""
     if isinstance(where.op, nn.Linear):
         return g.T @ x
     patches = _patches(x, where.op)
