@@ -131,6 +131,16 @@ class StrategyConfig:
 
 
 @dataclass
+class LMDepthStrategyConfig(StrategyConfig):
+    """Transformer depth growth (growlab.growth.lm_operators): the knobs their YAMLs pass on."""
+
+    # msg-depth: optimizer steps over which the new block's mask ramps from 0 to 1.
+    ramp_steps: int = 100
+    # gstack / interpolate-depth: the depth is multiplied by it at each growth (>= 2).
+    stack_factor: int = 2
+
+
+@dataclass
 class WidthStrategyConfig(StrategyConfig):
     """A growlab.growth.width_strategy.WidthGrowthStrategy: widen blocks at a fixed depth."""
 
@@ -250,6 +260,7 @@ SCHEMAS: dict[str, type] = {
     "schema_data_flowers102": Flowers102Config,
     "schema_strategy": StrategyConfig,
     "schema_strategy_width": WidthStrategyConfig,
+    "schema_strategy_lm_depth": LMDepthStrategyConfig,
     "schema_optimizer_adam": AdamConfig,
     "schema_optimizer_adamw": AdamWConfig,
     "schema_optimizer_sgd": SGDConfig,

@@ -102,7 +102,7 @@ class Run(RunBase):
             probe_after = self.probe_outputs()
             after = self.current_val()
             operator = self.strategy.operator
-            if operator is not None and operator.preserves_function:
+            if operator is not None and (operator.preserves_function or operator.measures_error):
                 record["preservation_error"] = max_output_change(probe_before, probe_after)
             record["inserted_at"] = growth.index
             record["shock"] = {

@@ -156,7 +156,13 @@ class GrowthStrategy:
             net.set_trainable({new_index}, head=False)
 
 
-OPERATOR_SHORTHANDS = ("literal_seed_init", "noise", "gradmax_batches")
+OPERATOR_SHORTHANDS = (
+    "literal_seed_init",
+    "noise",
+    "gradmax_batches",
+    "ramp_steps",
+    "stack_factor",
+)
 
 
 def build_strategy(node: Any) -> GrowthStrategy:
