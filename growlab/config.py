@@ -161,6 +161,19 @@ class WidthStrategyConfig(StrategyConfig):
 
 
 @dataclass
+class LMWidthStrategyConfig(StrategyConfig):
+    """growlab.growth.lm_widen.LMWidthStrategy: a GPT widened by duplication (strategy=widen-lm)."""
+
+    _target_: str = "growlab.growth.lm_widen.LMWidthStrategy"
+    trainable: TrainableSet = TrainableSet.all
+    from_width: int = MISSING
+    # A multiple of model.n_embd (null: twice), reached in one growth.
+    final_width: int | None = None
+    # false: the heads multiply (head dimension kept); true: the head dimension multiplies.
+    keep_heads: bool = False
+
+
+@dataclass
 class TrainConfig:
     start_depth: int = 1
     # One number for every growth stage, or a list with one per stage ([10,3,3,3]); read only
@@ -261,6 +274,7 @@ SCHEMAS: dict[str, type] = {
     "schema_strategy": StrategyConfig,
     "schema_strategy_width": WidthStrategyConfig,
     "schema_strategy_lm_depth": LMDepthStrategyConfig,
+    "schema_strategy_lm_width": LMWidthStrategyConfig,
     "schema_optimizer_adam": AdamConfig,
     "schema_optimizer_adamw": AdamWConfig,
     "schema_optimizer_sgd": SGDConfig,

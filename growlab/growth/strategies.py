@@ -162,6 +162,7 @@ OPERATOR_SHORTHANDS = (
     "gradmax_batches",
     "ramp_steps",
     "stack_factor",
+    "keep_heads",
 )
 
 
