@@ -162,9 +162,9 @@ class WidthStrategyConfig(StrategyConfig):
 
 @dataclass
 class LMWidthStrategyConfig(StrategyConfig):
-    """growlab.growth.lm_widen.LMWidthStrategy: a GPT widened by duplication (strategy=widen-lm)."""
+    """growlab.growth.lm_widen_strategy.LMWidthStrategy: a GPT widened by duplication."""
 
-    _target_: str = "growlab.growth.lm_widen.LMWidthStrategy"
+    _target_: str = "growlab.growth.lm_widen_strategy.LMWidthStrategy"
     trainable: TrainableSet = TrainableSet.all
     from_width: int = MISSING
     # A multiple of model.n_embd (null: twice), reached in one growth.

@@ -3,6 +3,7 @@ the heads multiplied or the head dimension; refusals; a run, evaluated and stack
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import pytest
@@ -12,8 +13,11 @@ from test_lm_growth import LM, X, logits
 
 from growlab.cli.evaluate import main as evaluate_main
 from growlab.config import ConfigError
+from growlab.engine.optim import build_optimizer, carry_state
 from growlab.engine.stacking.session import StackSession
-from growlab.growth.lm_widen import DuplicateWidth, LMWidthStrategy
+from growlab.growth.lm_widen import DuplicateWidth, Widening
+from growlab.growth.lm_widen_optim import scales_of
+from growlab.growth.lm_widen_strategy import LMWidthStrategy
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.validation import validate
 
@@ -101,3 +105,68 @@ def test_a_widen_lm_run_is_exact_evaluated_and_stacks(tmp_path, capsys, caplog) 
     stacked = read_summary(tmp_path / "k1")
     for a, b in zip(stacked["stages"], solo["stages"], strict=True):
         assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-4)
+
+
+def adam_step(net: GrowableNet, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """One training step on a fixed batch; the change of the logits it makes."""
+    before = logits(net)
+    net.train()
+    loss = torch.nn.functional.cross_entropy(net(X).flatten(0, 1), X.roll(-1, 1).flatten())
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return logits(net) - before
+
+
+def optimizer_cfg(kind: str):
+    return compose_cfg(
+        [*LM, f"optimizer={kind}", "optimizer.lr=3e-3", "optimizer.weight_decay=0.01",
+         "train.carry_optimizer_state=true"]
+    )  # fmt: skip
+
+
+def grown_with_state(net: GrowableNet, optimizer: torch.optim.Optimizer, cfg):
+    """A copy of `net` (and of its optimizer) widened 64 -> 128 by strategy=widen-lm, and the
+    optimizer a run builds after it, the state carried as a run carries it."""
+    wide = copy.deepcopy(net)
+    old = build_optimizer(cfg, wide)
+    names = dict(wide.named_parameters())
+    for name, p in net.named_parameters():
+        old.state[names[name]] = copy.deepcopy(optimizer.state[p])
+    growth = LMWidthStrategy("t", operator=DuplicateWidth(), from_width=64).grow(wide)
+    new = build_optimizer(cfg, wide)
+    carry_state(old, new, growth.moved)
+    growth.carry(old, new)
+    return wide, new
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw"])
+def test_carried_adam_state_makes_the_grown_step_the_small_step(kind) -> None:
+    torch.set_default_dtype(torch.float64)  # the check is of the transform, not of rounding
+    try:
+        cfg = optimizer_cfg(kind)
+        net = net_64(trained=False)
+        optimizer = build_optimizer(cfg, net)
+        for _ in range(3):  # moments of a few steps
+            adam_step(net, optimizer)
+        wide, carried = grown_with_state(net, optimizer, cfg)
+        plain_net, plain = grown_with_state(net, optimizer, cfg)
+        for group in plain.param_groups:  # the moments alone, one learning rate for all
+            group.update(lr=3e-3, eps=optimizer.defaults["eps"], weight_decay=0.01)
+        small_step = adam_step(net, optimizer)
+        grown_step, plain_step = adam_step(wide, carried), adam_step(plain_net, plain)
+        scale = small_step.abs().max()
+        assert (grown_step - small_step).abs().max() / scale <= 1e-5
+        assert (plain_step - small_step).abs().max() / scale > 1e-2
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_the_state_of_a_head_dimension_growth_is_refused() -> None:
+    net = net_64(trained=False)
+    with pytest.raises(ConfigError, match="strategy.keep_heads=true"):
+        scales_of(
+            Widening(2, 4, keep_heads=True),
+            "blocks.0.attn.qkv.weight",
+            net.blocks[0].attn.qkv.weight,
+        )

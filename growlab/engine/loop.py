@@ -117,7 +117,7 @@ class Run(RunBase):
         if plan.phase != "train":
             self.strategy.set_trainable(self.net, plan.phase, growth.index)
             factor = self.strategy.finetune_lr_factor if plan.phase == "finetune" else 1.0
-            self.new_optimizer(factor, growth.moved)
+            self.new_optimizer(factor, growth.moved, growth.carry)
         self.progress.epoch = 0
         self.attach_scheduler()
         if plan.phase == "grow":

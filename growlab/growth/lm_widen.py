@@ -20,17 +20,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
-from growlab.config import ConfigError, TrainableSet
-from growlab.growth.families import model_config
+from growlab.config import ConfigError
 from growlab.growth.gpt import TransformerBlock
 from growlab.growth.nets import GrowableNet
-from growlab.growth.operators import Model, OperatorBase
-from growlab.growth.strategies import Epochs, Growth, GrowthStrategy, StagePlan, stage_epochs
-from growlab.growth.widening import GrowthData, Moved
+from growlab.growth.operators import OperatorBase
+from growlab.growth.widening import Moved
 
 
 @dataclass
@@ -107,7 +105,7 @@ class DuplicateWidth(OperatorBase):
     keep_heads: bool = False
 
     @torch.no_grad()
-    def widen(self, net: GrowableNet, width: int) -> Moved:
+    def widen(self, net: GrowableNet, width: int) -> tuple[Moved, Widening]:
         """Rebuild `net` at `width` with its function, in place; old parameter -> new one."""
         model = net.arch["model"]
         bad = [i for i, b in enumerate(net.blocks) if type(b) is not TransformerBlock]
@@ -126,67 +124,4 @@ class DuplicateWidth(OperatorBase):
             moved[old[name]] = param
         net.arch = wider.arch
         net.stem, net.blocks, net.head = wider.stem, wider.blocks, wider.head
-        return moved
-
-
-@dataclass
-class LMWidthStrategy(GrowthStrategy):
-    """Grow a GPT from model.width to strategy.final_width (a multiple) in one growth."""
-
-    operator: DuplicateWidth | None = None  # type: ignore[assignment]
-    trainable: TrainableSet = TrainableSet.all
-    from_width: int = 64
-    final_width: int | None = None  # null: twice from_width
-
-    @property
-    def target_width(self) -> int:
-        return 2 * self.from_width if self.final_width is None else self.final_width
-
-    def initial_depth(self, depth: int, start_depth: int) -> int:
-        return depth
-
-    def plan(self, depth: int, start_depth: int, epochs_per_stage: Epochs) -> list[StagePlan]:
-        epochs = stage_epochs(epochs_per_stage, 2, self.name)
-        plan = [StagePlan("train", epochs[0]), StagePlan("grow", epochs[1])]
-        if self.finetune_epochs > 0:
-            plan.append(StagePlan("finetune", self.finetune_epochs))
-        return plan
-
-    def check(self, cfg: Any) -> None:
-        model = model_config(cfg.model)
-        assert isinstance(model, dict)
-        prefix = f"strategy={self.name}: "
-        try:
-            self.objective.check(model)
-            if self.operator is not None:
-                self.operator.check(model)
-        except ConfigError as exc:
-            raise ConfigError(prefix + str(exc)) from None
-        self._check_width(model, prefix)
-        if self.trainable is not TrainableSet.all or self.position is not None:
-            raise ConfigError(
-                f"{prefix}strategy.trainable={self.trainable.value} "
-                f"strategy.position={self.position}: every widened tensor holds old and new "
-                "units; valid: trainable=all, position=null"
-            )
-
-    def _check_width(self, model: Model, prefix: str) -> None:
-        width, final = int(model["n_embd"]), self.target_width
-        if self.from_width != width:
-            raise ConfigError(
-                f"{prefix}strategy.from_width={self.from_width} differs from model.n_embd="
-                f"{width}; valid: ${{model.width}}"
-            )
-        if final <= width or final % width:
-            raise ConfigError(
-                f"{prefix}strategy.final_width={final} is not a multiple of model.n_embd="
-                f"{width} (duplication copies every unit equally often); valid: "
-                f"{2 * width}, {3 * width}, ..."
-            )
-
-    def grow(self, net: GrowableNet, data: GrowthData | None = None) -> Growth:
-        assert self.operator is not None
-        return Growth(None, self.operator.widen(net, self.target_width))
-
-    def set_trainable(self, net: GrowableNet, phase: str, new_index: int | None) -> None:
-        net.set_trainable(set(range(net.depth)), head=True, stem=True)
+        return moved, widening
