@@ -8,11 +8,12 @@ import logging
 
 import pytest
 import torch
-from conftest import compose_cfg, read_summary, run_cli, run_in_process
+from conftest import compose_cfg, read_summary, run_cli, run_in_process, without_timing
 from test_lm_growth import LM, X, logits
 
 from growlab.cli.evaluate import main as evaluate_main
 from growlab.config import ConfigError
+from growlab.engine import runners as solo_runner
 from growlab.engine.optim import build_optimizer, carry_state
 from growlab.engine.stacking.session import StackSession
 from growlab.growth.lm_widen import DuplicateWidth, Widening
@@ -170,3 +171,33 @@ def test_the_state_of_a_head_dimension_growth_is_refused() -> None:
             "blocks.0.attn.qkv.weight",
             net.blocks[0].attn.qkv.weight,
         )
+
+
+def test_a_carried_widen_lm_run_resumes_exactly_and_stacks(tmp_path, monkeypatch, caplog):
+    overrides = [*RUN, "train.carry_optimizer_state=true"]
+    reference = run_in_process(overrides, tmp_path / "ref")
+    calls = {"n": 0}
+    original = solo_runner.train_epoch
+
+    def dies_in_the_grown_stage(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("killed")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(solo_runner, "train_epoch", dies_in_the_grown_stage)
+    with pytest.raises(RuntimeError):
+        run_in_process(overrides, tmp_path / "run")
+    monkeypatch.setattr(solo_runner, "train_epoch", original)
+    resumed = run_in_process(overrides, tmp_path / "run")  # the per-parameter groups rebuilt
+    assert resumed["resumes"] == 1
+    assert without_timing(resumed)["stages"] == without_timing(reference)["stages"]
+    session = StackSession(2)
+    with caplog.at_level(logging.INFO, logger="growlab"):
+        for seed in (1, 0):
+            session.join(
+                compose_cfg([*overrides, f"seed={seed}"]), tmp_path / f"k{seed}", "val_loss"
+            )
+    assert "training 2 runs as one stack" in caplog.text
+    for a, b in zip(read_summary(tmp_path / "k0")["stages"], reference["stages"], strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-4)
