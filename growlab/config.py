@@ -131,6 +131,16 @@ class StrategyConfig:
 
 
 @dataclass
+class LMDepthStrategyConfig(StrategyConfig):
+    """Transformer depth growth (growlab.growth.lm_operators): the knobs their YAMLs pass on."""
+
+    # msg-depth: optimizer steps over which the new block's mask ramps from 0 to 1.
+    ramp_steps: int = 100
+    # gstack / interpolate-depth: the depth is multiplied by it at each growth (>= 2).
+    stack_factor: int = 2
+
+
+@dataclass
 class WidthStrategyConfig(StrategyConfig):
     """A growlab.growth.width_strategy.WidthGrowthStrategy: widen blocks at a fixed depth."""
 
@@ -148,6 +158,19 @@ class WidthStrategyConfig(StrategyConfig):
     noise: float = 0.0
     # Training batches GradMax computes its gradient matrix on.
     gradmax_batches: int = 1
+
+
+@dataclass
+class LMWidthStrategyConfig(StrategyConfig):
+    """growlab.growth.lm_widen_strategy.LMWidthStrategy: a GPT widened by duplication."""
+
+    _target_: str = "growlab.growth.lm_widen_strategy.LMWidthStrategy"
+    trainable: TrainableSet = TrainableSet.all
+    from_width: int = MISSING
+    # A multiple of model.n_embd (null: twice), reached in one growth.
+    final_width: int | None = None
+    # false: the heads multiply (head dimension kept); true: the head dimension multiplies.
+    keep_heads: bool = False
 
 
 @dataclass
@@ -250,6 +273,8 @@ SCHEMAS: dict[str, type] = {
     "schema_data_flowers102": Flowers102Config,
     "schema_strategy": StrategyConfig,
     "schema_strategy_width": WidthStrategyConfig,
+    "schema_strategy_lm_depth": LMDepthStrategyConfig,
+    "schema_strategy_lm_width": LMWidthStrategyConfig,
     "schema_optimizer_adam": AdamConfig,
     "schema_optimizer_adamw": AdamWConfig,
     "schema_optimizer_sgd": SGDConfig,

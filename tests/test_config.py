@@ -29,7 +29,9 @@ def test_default_config_composes_to_the_documented_defaults() -> None:
 def test_every_strategy_composes_builds_and_validates(strategy: str) -> None:
     built = build_strategy(compose_cfg([f"strategy={strategy}"]).strategy)
     models = (built.operator.models if built.operator else None) or ("mlp",)
-    cfg = compose_cfg([f"strategy={strategy}", f"model={models[0]}"])
+    # A language model's strategies need its data and objective.
+    lm = ["data=shakespeare_char", "objective=lm"] if models[0] == "gpt" else []
+    cfg = compose_cfg([f"strategy={strategy}", f"model={models[0]}", *lm])
     assert cfg.strategy.name == built.name == strategy
     validate(cfg)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import CONF, compose_cfg, read_summary, run_in_process
-from test_stacked import first_epoch_loss, stacked
+from test_stacked import LM, LM_STRATEGIES, first_epoch_loss, stacked
 
 from growlab.data import load_data
 from growlab.engine.optim import build_optimizer
@@ -47,7 +47,11 @@ def test_stacked_replicas_on_cuda_match_their_solo_runs(model, tmp_path, monkeyp
 
 def strategies() -> list[list[str]]:
     names = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml"))
-    return [[f"strategy={n}"] + (["model=cnn"] if "conv" in n else []) for n in names]
+    return [
+        [f"strategy={n}", *(["model=cnn"] if "conv" in n else []),
+         *(LM if n in LM_STRATEGIES else [])]
+        for n in names
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", strategies(), ids=lambda c: c[0].split("=")[1])

@@ -87,9 +87,19 @@ def test_each_replica_matches_its_solo_run(case, tmp_path, caplog) -> None:
     assert len({json.dumps(s["stages"][-1]["test_acc"]) for s in summaries}) > 1  # own seeds
 
 
+# The transformer-growth strategies (model=gpt), on a tiny character model.
+LM_STRATEGIES = {"zero-insert", "msg-depth", "gstack", "interpolate-depth", "widen-lm"}
+LM = ["model=gpt", "data=shakespeare_char", "objective=lm", "model.n_embd=16", "model.n_head=2",
+      "model.block_size=16", "data.eval_windows=128", "train.steps_per_epoch=4"]  # fmt: skip
+
+
 def strategies() -> list[list[str]]:
     names = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml"))
-    cases = [[f"strategy={n}"] + (["model=cnn"] if "conv" in n else []) for n in names]
+    cases = [
+        [*(["model=cnn"] if "conv" in n else []), *(LM if n in LM_STRATEGIES else []),
+         f"strategy={n}"]
+        for n in names
+    ]  # fmt: skip
     user = REPO / "examples" / "conf"
     return [*cases, [f"hydra.searchpath=[file://{user}]", "strategy=rezero-insert"]]
 

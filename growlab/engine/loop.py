@@ -102,7 +102,7 @@ class Run(RunBase):
             probe_after = self.probe_outputs()
             after = self.current_val()
             operator = self.strategy.operator
-            if operator is not None and operator.preserves_function:
+            if operator is not None and (operator.preserves_function or operator.measures_error):
                 record["preservation_error"] = max_output_change(probe_before, probe_after)
             record["inserted_at"] = growth.index
             record["shock"] = {
@@ -117,7 +117,7 @@ class Run(RunBase):
         if plan.phase != "train":
             self.strategy.set_trainable(self.net, plan.phase, growth.index)
             factor = self.strategy.finetune_lr_factor if plan.phase == "finetune" else 1.0
-            self.new_optimizer(factor, growth.moved)
+            self.new_optimizer(factor, growth.moved, growth.carry)
         self.progress.epoch = 0
         self.attach_scheduler()
         if plan.phase == "grow":

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from growlab.engine.accelerators.no_dynamo import make_lean
+from growlab.growth.lm_widen_optim import is_decoupled, scaled_groups
 
 log = logging.getLogger("growlab")
 
@@ -39,7 +40,14 @@ def build_optimizer(cfg: Any, net: nn.Module, lr_factor: float = 1.0) -> torch.o
     extra: dict[str, Any] = {}
     if params and params[0].is_cuda and "capturable" in _parameters(factory):
         extra["capturable"] = True
-    return factory(params, lr=cfg.optimizer.lr * lr_factor, **extra)
+    optimizer = factory(params, lr=cfg.optimizer.lr * lr_factor, **extra)
+    scales = getattr(net, "arch", {}).get("param_scales")
+    if scales and cfg.train.carry_optimizer_state:
+        # A widen-lm growth: per-parameter learning rates that keep Adam's dynamics.
+        named = {n: p for n, p in net.named_parameters() if p.requires_grad}
+        groups = scaled_groups(named, scales, optimizer.defaults, is_decoupled(optimizer))
+        optimizer = factory(groups, lr=cfg.optimizer.lr * lr_factor, **extra)
+    return optimizer
 
 
 def _parameters(factory: Any) -> set[str]:

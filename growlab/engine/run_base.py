@@ -33,7 +33,7 @@ from growlab.engine.training import (
 from growlab.growth.families import model_config
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.growth.objectives import Objective
-from growlab.growth.strategies import build_strategy, stage_plan, without_growth
+from growlab.growth.strategies import StateCarry, build_strategy, stage_plan, without_growth
 from growlab.growth.triggers import build_trigger
 from growlab.growth.widening import GrowthData, Moved
 from growlab.tracking.loggers import SafeLogger
@@ -192,12 +192,17 @@ class RunBase:
         with torch.no_grad():
             return self.net(self.probe)
 
-    def new_optimizer(self, lr_factor: float, moved: Moved | None = None) -> None:
-        """`moved`: parameters a widening replaced (old -> new), whose state is carried too."""
+    def new_optimizer(
+        self, lr_factor: float, moved: Moved | None = None, carry: StateCarry | None = None
+    ) -> None:
+        """`moved`: parameters a widening replaced (old -> new), whose state is carried too;
+        `carry`: the growth's own rule for their state (growlab.growth.strategies.Growth)."""
         old = self.optimizer
         self.optimizer = build_optimizer(self.cfg, self.net, lr_factor)
         if self.cfg.train.carry_optimizer_state:
             carry_state(old, self.optimizer, moved)
+            if carry is not None:
+                carry(old, self.optimizer)
 
     def growth_data(self) -> GrowthData:
         """Training batches an operator may look at when it initialises what it grows."""

@@ -35,6 +35,8 @@ class OperatorBase:
     """What every operator (inserting a block, or widening blocks) declares and records."""
 
     preserves_function: ClassVar[bool] = False
+    # Not function-preserving, but its error at insertion is measured too (copying operators).
+    measures_error: ClassVar[bool] = False
     # model kinds (model.name) and activations it works with; None: any
     models: ClassVar[tuple[str, ...] | None] = None
     activations: ClassVar[tuple[str, ...] | None] = None

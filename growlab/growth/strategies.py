@@ -7,7 +7,7 @@ strategy for its plan and calls `grow` and `set_trainable`; it knows no strategy
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,9 @@ from growlab.growth.objectives import Classification, Objective
 from growlab.growth.operators import GrowthOperator
 from growlab.growth.widening import GrowthData, Moved
 
+# Sets grown parameters' optimizer state: (the old optimizer, the new one).
+StateCarry = Callable[[Any, Any], None]
+
 
 @dataclass
 class Growth:
@@ -29,6 +32,9 @@ class Growth:
 
     index: int | None
     moved: Moved = field(default_factory=dict)
+    # Sets the moved parameters' optimizer state (old optimizer, new one) where copying the
+    # old values into the leading corner is not the rule (widen-lm's duplication); None: that.
+    carry: StateCarry | None = None
 
 
 # train.epochs_per_stage: one number for every growth stage, or one per stage.
@@ -156,7 +162,14 @@ class GrowthStrategy:
             net.set_trainable({new_index}, head=False)
 
 
-OPERATOR_SHORTHANDS = ("literal_seed_init", "noise", "gradmax_batches")
+OPERATOR_SHORTHANDS = (
+    "literal_seed_init",
+    "noise",
+    "gradmax_batches",
+    "ramp_steps",
+    "stack_factor",
+    "keep_heads",
+)
 
 
 def build_strategy(node: Any) -> GrowthStrategy:
