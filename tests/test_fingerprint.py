@@ -38,6 +38,7 @@ NOT_RESULT_KEYS = {
     "train.cuda_graphs",
     "data.root",
     "data.download",
+    "data.archive",
 }
 
 COMPOSITIONS = [
@@ -51,6 +52,8 @@ COMPOSITIONS = [
     ["strategy=random-widen", "scheduler=cosine", "scheduler.restart_each_stage=true"],
     ["strategy=from-scratch", "model=backbone", "data=flowers102", "train.max_loss=5.0"],
     ["strategy=from-scratch-wide", "model=cnn", "data=cifar10"],
+    ["strategy=msg-depth", "model=gpt", "data=shakespeare_char", "objective=lm"],
+    ["trigger=plateau", "data=teacher", "train.epochs_per_stage=[3,1,1,1]"],
 ]
 
 

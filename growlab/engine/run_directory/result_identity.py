@@ -43,6 +43,7 @@ NOT_RESULT = {
     # Where the data set lives on this machine, not what it holds.
     "data.root",
     "data.download",
+    "data.archive",
 }
 TARGET = "._target_"
 # Groups whose `_target_` classes add their defaults and code hash to the result config (a
