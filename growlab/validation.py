@@ -154,7 +154,9 @@ def _validate(cfg: Any, environment: bool) -> None:
     _check_depths(cfg)
     _check_combinations(cfg)
     _check_strategy(cfg)
-    build_trigger(OmegaConf.select(cfg, "trigger", default=None))
+    trigger = build_trigger(OmegaConf.select(cfg, "trigger", default=None))
+    trigger_name = OmegaConf.select(cfg, "trigger.name", default="fixed")
+    trigger.check(str(trigger_name), str(OmegaConf.select(cfg, "model.name")))
     _check_optimizer(cfg)
     _check_scheduler(cfg)
     if environment:

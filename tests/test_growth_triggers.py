@@ -19,6 +19,7 @@ from growlab.growth.trigger_rules import Budget, Gap, Plateau
 from growlab.growth.trigger_signals import PASSES, GradientGain, Merit
 from growlab.growth.triggers import EpochReport, build_trigger
 from growlab.growth.widening import GrowthData
+from growlab.validation import validate
 
 
 def report(epoch: int, val: float, train: float = 1.0, flops: float = 0.0) -> EpochReport:
@@ -221,3 +222,9 @@ def test_a_trigger_that_stops_growth_drops_the_growth_stages_left(tmp_path) -> N
     fixed = run_in_process([*FAST, "depth=2"], tmp_path / "fixed")
     assert "stopped_growing" not in fixed and fixed["config"]["trigger.name"] == "fixed"
     assert all(s["signal_flops"] == 0 for s in fixed["stages"])
+
+
+def test_a_trigger_that_cannot_measure_the_model_is_refused_before_any_work() -> None:
+    cfg = compose_cfg(["model=gpt", "data=shakespeare_char", "objective=lm", "trigger=gradient"])
+    with pytest.raises(ConfigError, match="trigger=gradient needs model=mlp\\|cnn, got model=gpt"):
+        validate(cfg, environment=False)

@@ -126,6 +126,9 @@ def _squared_norm(sums: list[torch.Tensor | None], n: int) -> float:
 
 @dataclass
 class GradientGain(SignalTrigger):
+    # It widens plain op blocks in thought (growlab.growth.widening); a transformer has none.
+    models: ClassVar[tuple[str, ...] | None] = ("mlp", "cnn")
+
     def scores(
         self, net: GrowableNet, data: GrowthData
     ) -> tuple[list[tuple[int, float]], float, int]:

@@ -48,6 +48,17 @@ class GrowthTrigger:
     """Decides when a stage is done. Subclasses are dataclasses: their fields are the config
     knobs (`trigger.<field>=...`); what they remember between epochs is in `state_dict`."""
 
+    # The model families whose networks it can measure (None: any), checked before a run starts.
+    models: ClassVar[tuple[str, ...] | None] = None
+
+    def check(self, name: str, model_name: str) -> None:
+        """Refuse, before any work, a model it cannot measure (`name`: the trigger's own)."""
+        if self.models is not None and model_name not in self.models:
+            raise ConfigError(
+                f"trigger={name} needs model={'|'.join(self.models)}, got model={model_name}; "
+                f"valid choices: {', '.join(self.models)}"
+            )
+
     def begin_stage(self, stage: int, planned: int) -> None:
         """A stage opens (not called when a run resumes inside one)."""
 
