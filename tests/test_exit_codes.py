@@ -52,7 +52,7 @@ HYDRA_CASES = [
     (["strategy.nope=1"], ["strategy.nope", "valid keys:", "finetune_epochs"]),
     (["strategy.finetune_epoch=1"], ["strategy.finetune_epoch", "nearest valid key"]),
     pytest.param(["depth=["], ["depth=["], marks=pytest.mark.slow),
-    (["model=nope"], ["model=nope", "valid choices: backbone, cnn, mlp"]),
+    (["model=nope"], ["model=nope", "valid choices: backbone, cnn, gpt, mlp"]),
     pytest.param(
         ["experiment=nonexistent"],
         ["experiment=nonexistent", "valid choices:", "anchor_fmnist_mlp", "seed004_unsupervised"],

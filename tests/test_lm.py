@@ -96,6 +96,8 @@ def test_a_uniform_predictor_loses_log_vocab(shakespeare) -> None:
         (["strategy=greedy-autoencoder"], "unexpected keyword argument .classifier_epochs"),
         (["strategy=net2wider"], "net2wider"),
         (["data.train_fraction=0.5"], "splits by play"),
+        (["data.shuffle_labels=true"], "data.shuffle_labels=true: data=shakespeare_char"),
+        (["trigger=gradient"], "trigger=gradient needs model=mlp"),
         (["model.block_size=0"], "model.block_size=0"),
     ],
 )

@@ -55,6 +55,11 @@ def require(cfg: ShakespeareCharConfig) -> None:
             f"data.train_fraction={cfg.train_fraction}: data=shakespeare_char splits by play and "
             "samples its training windows; valid: 1.0"
         )
+    if cfg.shuffle_labels:
+        raise ConfigError(
+            "data.shuffle_labels=true: data=shakespeare_char's targets are the next characters "
+            "of the text, not labels to permute; valid: false"
+        )
     path = archive_path(cfg)
     if not path.is_file():
         raise ConfigError(
