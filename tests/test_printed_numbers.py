@@ -41,6 +41,8 @@ def test_metrics_get_four_decimals_and_the_finished_line_too() -> None:
     assert acc_text(0.9521126760563381) == "0.9521" and acc_text(None) == "None"
     summary = {"status": "completed", "test_acc": 0.9521126760563381}
     assert finished_line("runs/a", summary) == "run runs/a finished: completed, test_acc 0.9521"
+    lm = {**summary, "primary_metric": "test_loss", "test_loss": 1.897412345}
+    assert finished_line("runs/b", lm) == "run runs/b finished: completed, test_loss 1.8974"
 
 
 def record(message: str, *args: object) -> logging.LogRecord:

@@ -48,9 +48,11 @@ def round_numbers(text: str, metric: bool = False) -> str:
 
 
 def finished_line(run_dir: object, summary: dict[str, Any]) -> str:
-    """The line a run ends with (its summary.json keeps the full test_acc)."""
-    acc = acc_text(summary.get("test_acc"))
-    return f"run {run_dir} finished: {summary.get('status')}, test_acc {acc}"
+    """The line a run ends with: its primary metric (test_acc unless the summary names another;
+    summary.json keeps every digit)."""
+    metric = str(summary.get("primary_metric") or "test_acc")
+    value = acc_text(summary.get(metric))
+    return f"run {run_dir} finished: {summary.get('status')}, {metric} {value}"
 
 
 class RunProgress:
