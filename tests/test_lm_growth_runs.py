@@ -13,6 +13,9 @@ from growlab.cli.evaluate import main as evaluate_main
 from growlab.engine import runners as solo_runner
 from growlab.engine.stacking.session import StackSession
 
+# Whole runs of every transformer operator (evaluate, resume, stacked): in `--all` (CI).
+pytestmark = pytest.mark.slow
+
 TINY = [
     "model=gpt",
     "data=shakespeare_char",
