@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from growlab.growth.objectives import Objective, Trainer
+from growlab.growth.objectives import Objective, Trainer, own_metrics
 
 
 @dataclass
@@ -33,13 +33,9 @@ class LanguageModelling(Objective):
         return each.view(targets.shape[0], -1).mean(1)
 
     def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
-        test = trainer.evaluate(trainer.net, "test", self)
-        val = trainer.evaluate(trainer.net, "val", self)
+        metrics = own_metrics(trainer, self)
         return {
-            "test_acc": test.acc,
-            "test_loss": test.loss,
-            "test_bpc": test.loss / math.log(2),
-            "val_acc": val.acc,
-            "val_loss": val.loss,
-            "val_bpc": val.loss / math.log(2),
+            **metrics,
+            "test_bpc": metrics["test_loss"] / math.log(2),
+            "val_bpc": metrics["val_loss"] / math.log(2),
         }

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from growlab.config import ConfigError, TrainableSet
-from growlab.growth.families import model_config
 from growlab.growth.lm_widen import DuplicateWidth
 from growlab.growth.lm_widen_optim import moment_carry, param_scales
 from growlab.growth.nets import GrowableNet
@@ -42,15 +41,8 @@ class LMWidthStrategy(GrowthStrategy):
         return plan
 
     def check(self, cfg: Any) -> None:
-        model = model_config(cfg.model)
-        assert isinstance(model, dict)
+        model = self.check_parts(cfg)
         prefix = f"strategy={self.name}: "
-        try:
-            self.objective.check(model)
-            if self.operator is not None:
-                self.operator.check(model)
-        except ConfigError as exc:
-            raise ConfigError(prefix + str(exc)) from None
         self._check_width(model, prefix)
         if cfg.train.carry_optimizer_state:
             self._check_carry(cfg, prefix)

@@ -93,14 +93,14 @@ class Classification(Objective):
         return each.view(targets.shape).mean(1)
 
     def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
-        test = trainer.evaluate(trainer.net, "test", self)
-        val = trainer.evaluate(trainer.net, "val", self)
-        return {
-            "test_acc": test.acc,
-            "test_loss": test.loss,
-            "val_acc": val.acc,
-            "val_loss": val.loss,
-        }
+        return own_metrics(trainer, self)
+
+
+def own_metrics(trainer: Trainer, objective: Objective) -> dict[str, Any]:
+    """The grown network's loss and accuracy for `objective` on the test and validation splits."""
+    test = trainer.evaluate(trainer.net, "test", objective)
+    val = trainer.evaluate(trainer.net, "val", objective)
+    return {"test_acc": test.acc, "test_loss": test.loss, "val_acc": val.acc, "val_loss": val.loss}
 
 
 @dataclass

@@ -113,8 +113,9 @@ class GrowthStrategy:
             plan.append(StagePlan("finetune", self.finetune_epochs))
         return plan
 
-    def check(self, cfg: Any) -> None:
-        """Everything the operator and objective require of the config, before the run."""
+    def check_parts(self, cfg: Any) -> dict[str, Any]:
+        """The model config, once the objective and operator accept it (their refusals named
+        as this strategy's)."""
         model = model_config(cfg.model)
         assert isinstance(model, dict)
         try:
@@ -123,6 +124,11 @@ class GrowthStrategy:
                 self.operator.check(model)
         except ConfigError as exc:
             raise ConfigError(f"strategy={self.name}: {exc}") from None
+        return model
+
+    def check(self, cfg: Any) -> None:
+        """Everything the operator and objective require of the config, before the run."""
+        self.check_parts(cfg)
         if self.operator is None or cfg.depth == cfg.train.start_depth:
             return
         start = cfg.train.start_depth

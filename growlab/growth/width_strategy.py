@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from growlab.config import ConfigError, TrainableSet
-from growlab.growth.families import model_config
 from growlab.growth.nets import Arch, GrowableNet
 from growlab.growth.strategies import Epochs, Growth, GrowthStrategy, StagePlan, stage_epochs
 from growlab.growth.widening import GrowthData, Moved, widen_block
@@ -56,15 +55,8 @@ class WidthGrowthStrategy(GrowthStrategy):
         return list(range(depth)) if self.layers is None else sorted(self.layers)
 
     def check(self, cfg: Any) -> None:
-        model = model_config(cfg.model)
-        assert isinstance(model, dict)
+        model = self.check_parts(cfg)
         prefix = f"strategy={self.name}: "
-        try:
-            self.objective.check(model)
-            if self.operator is not None:
-                self.operator.check(model)
-        except ConfigError as exc:
-            raise ConfigError(prefix + str(exc)) from None
         if self.operator is None and model["name"] not in WidthOperator.models:
             valid = "|".join(WidthOperator.models or ())
             raise ConfigError(
