@@ -37,6 +37,11 @@ class Trainer(Protocol):
         """Loss and accuracy on a split, for `objective` (None: classifying the labels)."""
         ...
 
+    def current_val(self) -> Result:
+        """The run's objective on the validation split for the current weights (remembered
+        from the epoch just trained: evaluated once)."""
+        ...
+
     def fit(self, net: GrowableNet, split: str, epochs: int | None) -> None:
         """Train `net`'s trainable part to classify the split's labels (None: the stage's
         number of epochs)."""
@@ -97,9 +102,10 @@ class Classification(Objective):
 
 
 def own_metrics(trainer: Trainer, objective: Objective) -> dict[str, Any]:
-    """The grown network's loss and accuracy for `objective` on the test and validation splits."""
+    """The grown network's loss and accuracy for `objective` (the run's own) on the test and
+    validation splits; the validation figures are the last epoch's, not evaluated again."""
     test = trainer.evaluate(trainer.net, "test", objective)
-    val = trainer.evaluate(trainer.net, "val", objective)
+    val = trainer.current_val()
     return {"test_acc": test.acc, "test_loss": test.loss, "val_acc": val.acc, "val_loss": val.loss}
 
 
