@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
-from conftest import grow, set_trainable
+from conftest import compose_cfg, grow, run_in_process, set_trainable
 
 from growlab.config import TrainableSet
-from growlab.engine.feature_cache import FeatureCache, cached_inputs
+from growlab.data import load_data
+from growlab.engine.feature_cache import FeatureCache, SplitFeatures, cached_inputs
+from growlab.engine.run_directory.checkpoint import load_network, stage_path
+from growlab.engine.training import evaluate
 from growlab.growth.nets import build_network, initial_arch
 from growlab.growth.operators import RandomBlock
 
@@ -64,3 +68,33 @@ def test_memory_bound_falls_back_to_the_full_forward() -> None:
     net, x = grown(3)
     inputs, start = cached_inputs(net, x, max_bytes=1000)
     assert start is None and inputs is x
+
+
+def test_evaluation_from_the_split_cache_equals_the_full_forward() -> None:
+    net, x = grown(3)
+    y = torch.randint(0, 4, (len(x),))
+    splits = SplitFeatures(BIG)
+    inputs, start = splits.inputs(net, "val", x)
+    assert start == 2  # only the last block and the head run
+    cached = evaluate(net, inputs, y, 256, start_block=start)
+    full = evaluate(net, x, y, 256)
+    assert cached.acc == full.acc and abs(cached.loss - full.loss) <= 1e-6 * full.loss
+    assert SplitFeatures(0).inputs(net, "val", x) == (x, None)  # off: the raw inputs
+
+
+@pytest.mark.parametrize("strategy", ["freeze-all-but-new", "finetune-all-after"])
+def test_every_recorded_stage_metric_equals_a_full_forward_of_its_checkpoint(
+    tmp_path, strategy: str
+) -> None:
+    """Stage metrics come from cached frozen features, also after a fine-tune unfreezes (and
+    changes) the prefix: each equals evaluating the stage's saved weights from the input."""
+    overrides = [f"strategy={strategy}", "depth=3", "train.epochs_per_stage=2", "logger=none"]
+    summary = run_in_process(overrides, tmp_path / "run")
+    data = load_data(compose_cfg(overrides).data)
+    for record in summary["stages"]:
+        net = load_network(stage_path(tmp_path / "run", record["stage"]))
+        for split in ("test", "val"):
+            x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+            full = evaluate(net, x, y, 1024)
+            assert record[f"{split}_acc"] == pytest.approx(full.acc, abs=1e-9)
+            assert record[f"{split}_loss"] == pytest.approx(full.loss, rel=1e-6)

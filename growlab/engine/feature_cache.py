@@ -9,7 +9,7 @@ one more block, the cache is extended through that block alone instead of rebuil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -18,11 +18,14 @@ from growlab.growth.nets import GrowableNet, has_parameters
 CHUNK = 1024  # rows per forward pass when building the cache (a fixed size keeps it exact)
 
 
-def _fingerprint(net: GrowableNet, upto: int) -> tuple:
+def _tensors(net: GrowableNet, upto: int) -> list[torch.Tensor]:
+    modules = [net.stem, *net.blocks[:upto]]
+    return [t for m in modules for t in (*m.parameters(), *m.buffers())]
+
+
+def _fingerprint(tensors: list[torch.Tensor]) -> tuple:
     """Identity and in-place version of every tensor the first `upto` blocks (and the stem)
     compute with: an optimizer step or a BatchNorm update changes it."""
-    modules = [net.stem, *net.blocks[:upto]]
-    tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
     return tuple((id(t), t._version) for t in tensors)
 
 
@@ -32,6 +35,8 @@ class FeatureCache:
     prefix: int = 0
     features: torch.Tensor | None = None
     fingerprint: tuple = ()
+    # The fingerprinted tensors, held so that no new tensor can take one's id.
+    held: tuple[torch.Tensor, ...] = ()
 
     @torch.no_grad()
     def get(self, net: GrowableNet, x: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -42,7 +47,7 @@ class FeatureCache:
             self.features is not None
             and self.inputs is x
             and self.prefix <= prefix
-            and _fingerprint(net, self.prefix) == self.fingerprint
+            and _fingerprint(_tensors(net, self.prefix)) == self.fingerprint
         )
         if reusable:
             assert self.features is not None
@@ -52,7 +57,8 @@ class FeatureCache:
         if h is None or start < prefix:
             h = _forward(net, x, h, start, prefix)
         self.inputs, self.prefix, self.features = x, prefix, h
-        self.fingerprint = _fingerprint(net, prefix)
+        self.held = tuple(_tensors(net, prefix))
+        self.fingerprint = _fingerprint(list(self.held))
         return h, prefix
 
 
@@ -88,3 +94,20 @@ def cached_inputs(
     if probe.numel() * probe.element_size() * x.shape[0] > max_bytes:
         return x, None
     return (cache or FeatureCache()).get(net, x)
+
+
+@dataclass
+class SplitFeatures:
+    """The frozen prefix's features of each evaluation split, so evaluating a greedy stage
+    runs only its trainable blocks and head (the same exact reuse as for training)."""
+
+    max_bytes: int  # 0: off
+    caches: dict[str, FeatureCache] = field(default_factory=dict)
+
+    def inputs(
+        self, net: GrowableNet, split: str, x: torch.Tensor
+    ) -> tuple[torch.Tensor, int | None]:
+        """(inputs for `net.forward_from`, the first block still to run) for split `split`."""
+        if self.max_bytes <= 0:
+            return x, None
+        return cached_inputs(net, x, self.max_bytes, self.caches.setdefault(split, FeatureCache()))

@@ -16,7 +16,7 @@ import torch
 from omegaconf import OmegaConf
 
 from growlab.data import DataSplits, load_data
-from growlab.engine.feature_cache import FeatureCache, cached_inputs
+from growlab.engine.feature_cache import FeatureCache, SplitFeatures, cached_inputs
 from growlab.engine.optim import build_optimizer, carry_state, resolve_device
 from growlab.engine.run_directory import checkpoint as ckpt
 from growlab.engine.run_directory.folder import fingerprint, result_config
@@ -82,6 +82,8 @@ class RunBase:
         self.status, self.error = "running", None
         self.stack_size = 1  # replicas training together now (growlab.engine.stacking.lockstep)
         self.feature_cache = FeatureCache()
+        cache = cfg.train.cache_frozen_features and cfg.train.steps_per_epoch is None
+        self.split_features = SplitFeatures(cfg.train.cache_max_mb * 2**20 if cache else 0)
         self.divergence = DivergenceGuard(cfg.train.divergence_factor, cfg.train.max_loss)
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,11 +96,13 @@ class RunBase:
         self, net: torch.nn.Module, split: str, objective: Objective | None = None
     ) -> EpochResult:
         x, y = self.split(split)
+        inputs, start = x, None
+        if net is self.net:
+            inputs, start = self.split_features.inputs(net, split, x)
+        bs = self.cfg.train.eval_batch_size
         if objective is None:
-            return evaluate(net, x, y, self.cfg.train.eval_batch_size)
-        return evaluate(
-            net, x, objective.targets(x, y), self.cfg.train.eval_batch_size, objective.loss
-        )
+            return evaluate(net, inputs, y, bs, start_block=start)
+        return evaluate(net, inputs, objective.targets(x, y), bs, objective.loss, start)
 
     def current_val(self) -> EpochResult:
         """The objective on the validation split for the current weights, evaluated once."""

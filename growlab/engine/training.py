@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,15 +129,22 @@ def evaluate(
     targets: torch.Tensor,
     batch_size: int,
     loss_fn: LossFn = F.cross_entropy,
+    start_block: int | None = None,
 ) -> EpochResult:
+    """Mean loss and accuracy; with `start_block`, `inputs` are the features before that block
+    (net is then a GrowableNet, run from there)."""
     if inputs.shape[0] == 0:
         return EpochResult(loss=float("nan"), acc=float("nan"))
+    forward: Callable[[torch.Tensor], torch.Tensor] = net
+    if start_block is not None:
+        assert isinstance(net, GrowableNet)
+        forward = functools.partial(net.forward_from, start=start_block)
     was_training = net.training
     net.eval()
     loss_sum = torch.zeros((), device=inputs.device, dtype=torch.float64)
     correct = torch.zeros((), device=inputs.device, dtype=torch.long)
     for i in range(0, inputs.shape[0], batch_size):
-        logits = net(inputs[i : i + batch_size])
+        logits = forward(inputs[i : i + batch_size])
         yb = targets[i : i + batch_size]
         # Mean over samples (and features, for reconstruction), as in training.
         loss_sum += loss_fn(logits, yb).double() * yb.shape[0]
