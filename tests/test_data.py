@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from conftest import compose_cfg
 
 from growlab.data import load_data
+from growlab.data.splits import channel_std, unit_scaled
 
 
 @pytest.mark.parametrize(
@@ -63,3 +65,20 @@ def test_train_fraction_keeps_a_stratified_part_of_training_only() -> None:
     assert torch.equal(part.y_val, whole.y_val) and torch.equal(part.y_test, whole.y_test)
     again = load_data(compose_cfg(["data=digits", "data.train_fraction=0.25", "seed=3"]).data)
     assert torch.equal(again.y_train, part.y_train)
+
+
+@pytest.mark.parametrize("shape", [(5000, 3, 8, 8), (3001, 40), (7, 1, 4, 4)])
+def test_chunked_channel_std_is_numpys_std(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(0)
+    x = (rng.random(shape, dtype=np.float32) * 3 + 0.5).astype(np.float32)
+    axes = tuple(i for i in range(x.ndim) if i != 1) if x.ndim > 2 else (0,)
+    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
+    ours = channel_std(x, mean, axes, rows=512)
+    numpys = x.std(axis=axes, keepdims=True, dtype=np.float64)
+    np.testing.assert_allclose(ours, numpys, rtol=1e-13)
+    assert np.array_equal(ours.astype(np.float32), numpys.astype(np.float32))
+
+
+def test_unit_scaled_is_the_two_step_scaling() -> None:
+    x = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert np.array_equal(unit_scaled(x), x.astype(np.float32) / 255.0)

@@ -35,6 +35,7 @@ from hydra.utils import to_absolute_path
 
 from growlab.config import ConfigError, TorchvisionDataConfig
 from growlab.data.registry import Arrays
+from growlab.data.splits import unit_scaled
 
 DEFAULT_ROOT = Path("~/data")
 # Bump when a loader's output for the same files changes, so old cache entries are not used.
@@ -133,16 +134,12 @@ class TorchvisionFolder:
         return out[0], out[1], out[2], out[3]
 
 
-def _scaled(x: np.ndarray) -> np.ndarray:
-    return np.divide(x, np.float32(255.0), dtype=np.float32)
-
-
 def scaled(raw: Arrays) -> Arrays:
     """uint8 pixels as float32 in [0, 1], labels as int64."""
     x_train, y_train, x_test, y_test = raw
     return (
-        _scaled(x_train),
+        unit_scaled(x_train),
         np.asarray(y_train, dtype=np.int64),
-        _scaled(x_test),
+        unit_scaled(x_test),
         np.asarray(y_test, dtype=np.int64),
     )

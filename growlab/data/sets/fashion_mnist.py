@@ -13,6 +13,7 @@ import numpy as np
 
 from growlab.config import ConfigError, DataConfig
 from growlab.data.registry import Arrays, DataKind, register_dataset
+from growlab.data.splits import unit_scaled
 from growlab.data.tensor_cache import cache_dir, cached
 from growlab.engine.files import atomic_writer
 
@@ -96,4 +97,4 @@ def fashion_mnist(cfg: DataConfig) -> Arrays:
     key = {"name": "fashion_mnist", "root": str(FASHION_MNIST_DIR), "version": 1}
     x_train, y_train, x_test, y_test = cached(key, [FASHION_MNIST_DIR], build)
     # uint8 in the cache (4x smaller), scaled here.
-    return x_train.astype(np.float32) / 255.0, y_train, x_test.astype(np.float32) / 255.0, y_test
+    return unit_scaled(x_train), y_train, unit_scaled(x_test), y_test
