@@ -44,6 +44,7 @@ def test_plateau_ends_after_exactly_patience_stale_epochs() -> None:
         "stale": 0,
         "stage_best": 0.99,
         "before_best": math.inf,
+        "chance": math.inf,
     }
     # Its maximum per stage: the knob, else the stage's planned epochs.
     assert Plateau(max_epochs_per_stage=4).max_epochs(10) == 4
@@ -68,6 +69,21 @@ def test_a_stage_that_did_not_lower_the_validation_loss_stops_growth() -> None:
         strict.stage_done(report(1, loss))
     assert "min_gain=0.25" in str(strict.stop_growing())
     assert not Budget(total_flops=1.0).stop_without_gain  # a schedule grows regardless
+
+
+def test_a_first_stage_above_chance_counts_as_chance() -> None:
+    # Shuffled labels: the first stage never beat chance (2.30); the second only reached it.
+    trigger = Plateau(patience=5)
+    for stage, loss in enumerate([2.35, 2.30]):
+        trigger.begin_stage(stage, 5)
+        trigger.stage_done(EpochReport(stage, 1, 5, "train", 1.0, loss, 0.1, chance_loss=2.3))
+    assert "before it 2.3)" in str(trigger.stop_growing())
+    # Unknown chance (NaN): the first stage's loss is the bar, so the second stage gained.
+    unknown = Plateau(patience=5)
+    for stage, loss in enumerate([2.35, 2.30]):
+        unknown.begin_stage(stage, 5)
+        unknown.stage_done(EpochReport(stage, 1, 5, "train", 1.0, loss, 0.1))
+    assert unknown.stop_growing() is None
 
 
 def test_budget_grows_at_its_fractions_and_stops_when_spent() -> None:
@@ -117,7 +133,7 @@ def test_a_signal_is_measured_at_its_cost_and_changes_nothing(cls) -> None:
     for p in net.blocks[0].parameters():
         p.requires_grad_(False)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    trigger = cls(batches=2)
+    trigger = cls(batches=2, max_share=1.0)
     trigger.begin_stage(0, 5)
     spent = trigger.measure(net, data, forward_flops=10.0)
     assert spent == PASSES * 10.0 * 32  # two batches of 16
@@ -127,10 +143,22 @@ def test_a_signal_is_measured_at_its_cost_and_changes_nothing(cls) -> None:
     assert all(p.grad is None for p in net.parameters())
     assert not net.blocks[0].training and net.blocks[1].training
     # The same network and batches give the same signal (a resume measures the same).
-    again = cls(batches=2)
+    again = cls(batches=2, max_share=1.0)
     again.begin_stage(0, 5)
     again.measure(net, data, forward_flops=10.0)
     assert again.signal == trigger.signal
+
+
+def test_a_signal_looks_at_most_max_share_of_the_training_set() -> None:
+    net, data = small_net_and_data()  # 40 training examples, batches of 16
+    capped = GradientGain(batches=2, max_share=0.25)
+    capped.begin_stage(0, 5)
+    assert capped.measure(net, data, forward_flops=10.0) == PASSES * 10.0 * 10
+    whole = GradientGain(batches=2, max_share=1.0)
+    whole.begin_stage(0, 5)
+    assert whole.measure(net, data, forward_flops=10.0) == PASSES * 10.0 * 32
+    with pytest.raises(ValueError, match="max_share=0"):
+        GradientGain(max_share=0.0)
 
 
 def test_a_signal_trigger_decides_at_its_threshold_and_stops_below() -> None:

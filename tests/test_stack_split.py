@@ -13,6 +13,7 @@ MERIT = [
     *FAST,
     "trigger=merit",
     "trigger.threshold=0.6",
+    "trigger.max_share=1.0",  # one whole batch: the signals the epochs below come from
     "trigger.stop_without_gain=false",  # every stage grows: the splits come from stage ends
     "depth=3",
     "train.epochs_per_stage=[6,5,5]",

@@ -205,6 +205,7 @@ class Run(RunBase):
             train_loss=result.loss,
             val_loss=val.loss,
             val_acc=val.acc,
+            chance_loss=self.objective.chance_loss(*self.split("val")),
             cum_train_flops=self.progress.cum_train_flops,
             epoch_flops=stage.flops_epoch,
         )

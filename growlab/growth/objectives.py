@@ -82,6 +82,10 @@ class Objective:
     def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
         raise NotImplementedError
 
+    def chance_loss(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """The loss of the best constant prediction on a split (nothing learnt); NaN: unknown."""
+        return math.nan
+
     def extras(self) -> dict[str, GrowableNet]:
         """Models this objective fitted at the last stage, to checkpoint beside the network."""
         return {}
@@ -99,6 +103,13 @@ class Classification(Objective):
 
     def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
         return own_metrics(trainer, self)
+
+    def chance_loss(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """The cross-entropy of predicting the split's class frequencies: their entropy."""
+        if type(self).loss is not Classification.loss or y.dtype.is_floating_point or not len(y):
+            return math.nan
+        p = torch.bincount(y.flatten()).double() / y.numel()
+        return float(-(p[p > 0] * p[p > 0].log()).sum())
 
 
 def own_metrics(trainer: Trainer, objective: Objective) -> dict[str, Any]:

@@ -34,14 +34,17 @@ class CappedStages(GrowthTrigger):
     """A trigger whose stages may end early, at most `max_epochs_per_stage` epochs each, and
     that (with `stop_without_gain`) stops growth after a stage that did not lower the lowest
     validation loss of the stages before it by `min_gain` of it: the last growth did not help,
-    so the next would not either. Subclasses decide in `decide` and open a stage in
-    `open_stage`; their memory is their fields that are not knobs (`init=False`)."""
+    so the next would not either. A stage's loss above the chance-level validation loss
+    (`EpochReport.chance_loss`, when the objective knows it) counts as chance. Subclasses
+    decide in `decide` and open a stage in `open_stage`; their memory is their fields that
+    are not knobs (`init=False`)."""
 
     max_epochs_per_stage: int | None = None
     stop_without_gain: bool = True
     min_gain: float = 0.01
     stage_best: float = field(default=math.inf, init=False)  # this stage's lowest val loss
     before_best: float = field(default=math.inf, init=False)  # the stages' before it
+    chance: float = field(default=math.inf, init=False)  # the chance-level validation loss
 
     def __post_init__(self) -> None:
         _check_positive("max_epochs_per_stage", self.max_epochs_per_stage)
@@ -52,7 +55,9 @@ class CappedStages(GrowthTrigger):
         return planned if self.max_epochs_per_stage is None else self.max_epochs_per_stage
 
     def begin_stage(self, stage: int, planned: int) -> None:
-        self.before_best = min(self.before_best, self.stage_best)
+        # A loss above chance level counts as chance: a stage that learnt nothing sets no bar
+        # a later stage could clear by merely unlearning its miscalibration.
+        self.before_best = min(self.before_best, self.stage_best, self.chance)
         self.stage_best = math.inf
         self.open_stage(stage, planned)
 
@@ -62,6 +67,8 @@ class CappedStages(GrowthTrigger):
     def stage_done(self, report: EpochReport) -> bool:
         if report.val_loss < self.stage_best:  # False for NaN
             self.stage_best = report.val_loss
+        if report.chance_loss < self.chance:  # False for NaN (unknown)
+            self.chance = report.chance_loss
         return self.decide(report)
 
     def decide(self, report: EpochReport) -> bool:

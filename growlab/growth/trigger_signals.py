@@ -1,8 +1,9 @@
 """Growth triggers that measure a first-order signal on the network after each epoch.
 
 Both compare what a growth would gain against what the present parameters still gain, on the
-first `batches` training batches (in order: no RNG is drawn, so a resume measures the same),
-with the network in eval mode (BatchNorm statistics untouched, no parameter's `.grad` set):
+first `batches` training batches, at most `max_share` of the training set (in order: no RNG
+is drawn, so a resume measures the same), with the network in eval mode (BatchNorm
+statistics untouched, no parameter's `.grad` set):
 
 - `GradientGain` (`trigger=gradient`, GradMax / TINY style): for each block that can widen,
   M = sum g x^T (g: the loss gradient at the next layer's output, x: the block's input, as
@@ -25,6 +26,7 @@ sample, counted in the run's training FLOPs (`signal_flops` per stage).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -51,6 +53,9 @@ class SignalTrigger(CappedStages):
     min_epochs: int = 1
     batches: int = 1
     every: int = 1  # measure every this many epochs of a stage (and at its last)
+    # A measurement looks at most this share of the training set (at least one sample), so the
+    # signal costs at most about this share of the run's training FLOPs, however small the set.
+    max_share: float = 0.04
     signal: float = field(default=math.nan, init=False)  # the last measurement
     best: float = field(default=math.nan, init=False)  # the stage's highest
     where: int | None = field(default=None, init=False)  # the best candidate's block index
@@ -62,6 +67,8 @@ class SignalTrigger(CappedStages):
         for name in ("min_epochs", "batches", "every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if not 0 < self.max_share <= 1:
+            raise ValueError(f"max_share={self.max_share} must be in (0, 1]")
         if not self.threshold > 0 or not self.stop_below >= 0:
             raise ValueError(
                 f"threshold={self.threshold} must be > 0 and stop_below={self.stop_below} >= 0"
@@ -80,7 +87,7 @@ class SignalTrigger(CappedStages):
         net.eval()
         try:
             with torch.enable_grad():
-                scores, norm, samples = self.scores(net, data)
+                scores, norm, samples = self.scores(net, self.sample(data))
         finally:
             for module, training in modes.items():
                 module.training = training
@@ -90,6 +97,13 @@ class SignalTrigger(CappedStages):
         if not self.best >= self.signal:  # NaN best: the first measurement
             self.best = self.signal
         return PASSES * forward_flops * samples
+
+    def sample(self, data: GrowthData) -> GrowthData:
+        """The first training examples the measurement may look at (`max_share` of them)."""
+        most = max(1, math.floor(self.max_share * len(data.x)))
+        if most >= self.batches * data.batch_size:
+            return data
+        return dataclasses.replace(data, x=data.x[:most], targets=data.targets[:most])
 
     def scores(
         self, net: GrowableNet, data: GrowthData

@@ -17,6 +17,7 @@ examples/conf/trigger/).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -39,6 +40,7 @@ class EpochReport:
     train_loss: float
     val_loss: float
     val_acc: float
+    chance_loss: float = math.nan  # the validation loss of knowing nothing (NaN: unknown)
     cum_train_flops: float = 0.0  # the run's training FLOPs so far, signals included
     epoch_flops: float = 0.0  # training FLOPs of one epoch of this stage
 
