@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from conftest import grow, set_trainable
 
-from growlab.config import TrainableSet
 from growlab.engine.feature_cache import FeatureCache, cached_inputs
 from growlab.growth.nets import build_network, initial_arch
 from growlab.growth.operators import RandomBlock
+from growlab.strategy_config import TrainableSet
 
 BIG = 2**30
 
