@@ -25,7 +25,7 @@ from growlab.data import DataKind, data_config, registered, require_data
 from growlab.engine.optim import optimizer_factory
 from growlab.engine.schedules import build_scheduler
 from growlab.growth.families import IMAGES, SIGNALS, TOKENS, VECTORS, family_of, model_config
-from growlab.growth.strategies import build_strategy, stage_plan
+from growlab.growth.strategies import GrowthStrategy, build_strategy, stage_plan
 from growlab.growth.triggers import build_trigger
 from growlab.validation_rules import RULES
 
@@ -43,16 +43,17 @@ DEVICES = ("auto", "cpu", "cuda")
 _ABSENT = object()
 
 
-def validate(cfg: Any, environment: bool = True) -> None:
-    """Raise ConfigError for the first value or combination this run cannot use."""
+def validate(cfg: Any, environment: bool = True) -> GrowthStrategy:
+    """Raise ConfigError for the first value or combination this run cannot use; else return
+    the strategy the check built (the job's run uses it rather than building another)."""
     try:
-        _validate(cfg, environment)
+        return _validate(cfg, environment)
     except OmegaConfBaseException as exc:  # a deleted key (~depth), ???, a broken ${...}
         key = f"{exc.full_key}: " if exc.full_key else ""
         raise ConfigError(f"{key}{_reason(exc)}") from None
 
 
-def _validate(cfg: Any, environment: bool) -> None:
+def _validate(cfg: Any, environment: bool) -> GrowthStrategy:
     missing = sorted(_missing_keys(cfg))
     if missing:
         raise ConfigError(f"{missing[0]}=??? has no value; give it one on the command line")
@@ -63,14 +64,15 @@ def _validate(cfg: Any, environment: bool) -> None:
             raise ConfigError(f"{key}={value} is not allowed; valid: {allowed}")
     _check_depths(cfg)
     _check_combinations(cfg)
-    _check_strategy(cfg)
+    strategy = _check_strategy(cfg)
     trigger = build_trigger(OmegaConf.select(cfg, "trigger", default=None))
     trigger_name = OmegaConf.select(cfg, "trigger.name", default="fixed")
     trigger.check(str(trigger_name), str(OmegaConf.select(cfg, "model.name")))
     _check_optimizer(cfg)
-    _check_scheduler(cfg)
+    _check_scheduler(cfg, strategy)
     if environment:
         check_environment(cfg)
+    return strategy
 
 
 def _missing_keys(cfg: Any) -> Iterator[str]:
@@ -137,7 +139,7 @@ def _check_depths(cfg: Any) -> None:
         )
 
 
-def _check_strategy(cfg: Any) -> None:
+def _check_strategy(cfg: Any) -> GrowthStrategy:
     """Build the strategy (operator and objective included) and check what they declare."""
     try:
         strategy = build_strategy(cfg.strategy)
@@ -154,6 +156,7 @@ def _check_strategy(cfg: Any) -> None:
         raise ConfigError(f"strategy={name} cannot be built: {reason}") from None
     strategy.check(cfg)
     stage_plan(strategy, cfg)  # a per-stage epoch list of the wrong length
+    return strategy
 
 
 def _check_combinations(cfg: Any) -> None:
@@ -198,13 +201,13 @@ def _check_optimizer(cfg: Any) -> None:
         raise ConfigError(f"optimizer ({target}) rejects its settings: {_reason(exc)}") from None
 
 
-def _check_scheduler(cfg: Any) -> None:
+def _check_scheduler(cfg: Any, strategy: GrowthStrategy) -> None:
     """Build the scheduler on a dummy optimizer, so a bad argument is refused before the run."""
     node = OmegaConf.select(cfg, "scheduler", default=None)
     target = OmegaConf.select(cfg, "scheduler._target_", default=None)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     try:
-        horizon = max(p.epochs for p in stage_plan(build_strategy(cfg.strategy), cfg))
+        horizon = max(p.epochs for p in stage_plan(strategy, cfg))
         build_scheduler(node, optimizer, horizon=max(horizon, 1))
     except (InstantiationException, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"scheduler ({target}) rejects its settings: {_reason(exc)}") from None

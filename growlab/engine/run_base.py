@@ -34,7 +34,13 @@ from growlab.engine.training import (
 from growlab.growth.families import model_config
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.growth.objectives import Objective
-from growlab.growth.strategies import StateCarry, build_strategy, stage_plan, without_growth
+from growlab.growth.strategies import (
+    GrowthStrategy,
+    StateCarry,
+    build_strategy,
+    stage_plan,
+    without_growth,
+)
 from growlab.growth.triggers import build_trigger
 from growlab.growth.widening import GrowthData, Moved
 from growlab.tracking.loggers import SafeLogger
@@ -56,11 +62,17 @@ def data_on_device(data: DataSplits, device: torch.device) -> DataSplits:
 
 class RunBase(RunOutputs):
     def __init__(
-        self, cfg: Any, run_dir: Path, logger: SafeLogger, last: dict[str, Any] | None = None
+        self,
+        cfg: Any,
+        run_dir: Path,
+        logger: SafeLogger,
+        last: dict[str, Any] | None = None,
+        strategy: GrowthStrategy | None = None,
     ) -> None:
-        """`last`: the run directory's `last` checkpoint to resume from (None: a fresh run)."""
+        """`last`: the run directory's `last` checkpoint to resume from (None: a fresh run);
+        `strategy`: the one the job's validation built (None: built here)."""
         self.cfg, self.run_dir, self.logger, self.last = cfg, run_dir, logger, last
-        self.strategy = build_strategy(cfg.strategy)
+        self.strategy = build_strategy(cfg.strategy) if strategy is None else strategy
         self.objective: Objective = self.strategy.objective
         self.config = result_config(cfg)
         self.device = resolve_device(cfg.device)
