@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -24,9 +23,11 @@ from omegaconf.errors import OmegaConfBaseException
 from growlab.config import ConfigError
 from growlab.data import DataKind, data_config, registered, require_data
 from growlab.engine.optim import optimizer_factory
+from growlab.engine.schedules import build_scheduler
 from growlab.growth.families import IMAGES, SIGNALS, TOKENS, VECTORS, family_of, model_config
-from growlab.growth.strategies import build_strategy, stage_plan
+from growlab.growth.strategies import GrowthStrategy, build_strategy, stage_plan
 from growlab.growth.triggers import build_trigger
+from growlab.validation_rules import RULES
 
 # The rank of one sample of each kind of data set (growlab.data.registry), what a model
 # family's `accepts` is asked about.
@@ -39,110 +40,20 @@ SAMPLE_RANKS = {
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _at_least(low: float) -> Callable[[Any], bool]:
-    return lambda v: _number(v) and math.isfinite(v) and v >= low
-
-
-def _positive(v: Any) -> bool:
-    return _number(v) and math.isfinite(v) and v > 0
-
-
-def _optional(rule: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda v: v is None or rule(v)
-
-
-def _is_list(v: Any) -> bool:
-    return isinstance(v, list | ListConfig)
-
-
-def _fraction(v: Any) -> bool:
-    return _number(v) and 0 <= v < 1
-
-
-# torch keeps a seed's low 64 bits and numpy refuses seeds >= 2**32: 2**32 would silently
-# reproduce seed 0, so only seeds both represent are taken.
-SEED_LIMIT = 2**32
-
-
-def _seed(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < SEED_LIMIT
-
-
-def _some_blocks(v: Any) -> bool:
-    return v is None or len(v) > 0
-
-
-# (key, rule, what is allowed). A key absent from the composed config (a user's own optimizer
-# without momentum, say) is skipped.
-RULES: list[tuple[str, Callable[[Any], bool], str]] = [
-    ("depth", _at_least(1), "an integer >= 1"),
-    ("seed", _seed, f"an integer in 0..{SEED_LIMIT - 1} (what torch and numpy both keep)"),
-    ("train.start_depth", _at_least(1), "an integer >= 1"),
-    (
-        "train.epochs_per_stage",
-        lambda v: _at_least(0)(v) or (_is_list(v) and len(v) > 0 and all(map(_at_least(0), v))),
-        "an integer >= 0, or a list of them, one per stage",
-    ),
-    ("train.batch_size", _at_least(1), "an integer >= 1"),
-    ("train.steps_per_epoch", _optional(_at_least(1)), "null or an integer >= 1"),
-    ("train.eval_batch_size", _at_least(1), "an integer >= 1"),
-    ("train.checkpoint_every_epochs", _at_least(0), "an integer >= 0 (0: only between stages)"),
-    ("train.probe_size", _at_least(1), "an integer >= 1"),
-    ("train.cache_max_mb", _at_least(0), "an integer >= 0"),
-    ("train.num_threads", _optional(_at_least(1)), "null or an integer >= 1"),
-    ("train.divergence_factor", lambda v: _at_least(1)(v) and v > 1, "a finite number > 1"),
-    ("train.max_loss", _optional(_positive), "null or a finite number > 0"),
-    ("model.width", _at_least(1), "an integer >= 1"),
-    ("model.block_size", _at_least(1), "an integer >= 1"),
-    ("model.kernel_size", lambda v: _at_least(1)(v) and v % 2 == 1, "an odd integer >= 1"),
-    ("model.input_size", _optional(_at_least(1)), "null or an integer >= 1"),
-    ("model.dropout", _fraction, "a number in [0, 1)"),
-    ("data.val_fraction", _fraction, "a number in [0, 1)"),
-    ("data.split_seed", _seed, f"an integer in 0..{SEED_LIMIT - 1}"),
-    ("data.train_fraction", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
-    ("data.n_samples", _at_least(4), "an integer >= 4"),
-    ("data.centers", _at_least(2), "an integer >= 2"),
-    ("data.cluster_std", _positive, "a finite number > 0"),
-    ("data.test_fraction", lambda v: _fraction(v) and v > 0, "a number in (0, 1)"),
-    ("data.image_size", _at_least(1), "an integer >= 1"),
-    ("data.block_size", _at_least(1), "an integer >= 1"),
-    ("data.eval_windows", _optional(_at_least(0)), "null or an integer >= 0 (0: all)"),
-    ("strategy.finetune_epochs", _at_least(0), "an integer >= 0"),
-    ("strategy.finetune_lr_factor", _positive, "a finite number > 0"),
-    ("strategy.final_width", _optional(_at_least(1)), "null or an integer >= 1"),
-    ("strategy.widen_by", _optional(_at_least(1)), "null or an integer >= 1"),
-    ("strategy.noise", _at_least(0), "a finite number >= 0"),
-    ("strategy.layers", _some_blocks, "null (every block) or a non-empty list of block indices"),
-    ("strategy.gradmax_batches", _at_least(1), "an integer >= 1"),
-    ("strategy.objective.classifier_epochs", _optional(_at_least(0)), "null or an integer >= 0"),
-    ("optimizer.lr", _positive, "a finite number > 0"),
-    ("optimizer.weight_decay", _at_least(0), "a finite number >= 0"),
-    ("optimizer.momentum", _fraction, "a number in [0, 1)"),
-    ("scheduler.step_size", _at_least(1), "an integer >= 1"),
-    ("scheduler.gamma", _positive, "a finite number > 0"),
-    ("scheduler.warmup_epochs", _at_least(0), "an integer >= 0"),
-    ("scheduler.start_factor", lambda v: _positive(v) and v <= 1, "a number in (0, 1]"),
-    ("scheduler.eta_min", _at_least(0), "a finite number >= 0"),
-    ("logger.init_timeout_s", _positive, "a finite number > 0"),
-]
-
 _ABSENT = object()
 
 
-def validate(cfg: Any, environment: bool = True) -> None:
-    """Raise ConfigError for the first value or combination this run cannot use."""
+def validate(cfg: Any, environment: bool = True) -> GrowthStrategy:
+    """Raise ConfigError for the first value or combination this run cannot use; else return
+    the strategy the check built (the job's run uses it rather than building another)."""
     try:
-        _validate(cfg, environment)
+        return _validate(cfg, environment)
     except OmegaConfBaseException as exc:  # a deleted key (~depth), ???, a broken ${...}
         key = f"{exc.full_key}: " if exc.full_key else ""
         raise ConfigError(f"{key}{_reason(exc)}") from None
 
 
-def _validate(cfg: Any, environment: bool) -> None:
+def _validate(cfg: Any, environment: bool) -> GrowthStrategy:
     missing = sorted(_missing_keys(cfg))
     if missing:
         raise ConfigError(f"{missing[0]}=??? has no value; give it one on the command line")
@@ -153,14 +64,15 @@ def _validate(cfg: Any, environment: bool) -> None:
             raise ConfigError(f"{key}={value} is not allowed; valid: {allowed}")
     _check_depths(cfg)
     _check_combinations(cfg)
-    _check_strategy(cfg)
+    strategy = _check_strategy(cfg)
     trigger = build_trigger(OmegaConf.select(cfg, "trigger", default=None))
     trigger_name = OmegaConf.select(cfg, "trigger.name", default="fixed")
     trigger.check(str(trigger_name), str(OmegaConf.select(cfg, "model.name")))
     _check_optimizer(cfg)
-    _check_scheduler(cfg)
+    _check_scheduler(cfg, strategy)
     if environment:
         check_environment(cfg)
+    return strategy
 
 
 def _missing_keys(cfg: Any) -> Iterator[str]:
@@ -227,7 +139,7 @@ def _check_depths(cfg: Any) -> None:
         )
 
 
-def _check_strategy(cfg: Any) -> None:
+def _check_strategy(cfg: Any) -> GrowthStrategy:
     """Build the strategy (operator and objective included) and check what they declare."""
     try:
         strategy = build_strategy(cfg.strategy)
@@ -244,6 +156,7 @@ def _check_strategy(cfg: Any) -> None:
         raise ConfigError(f"strategy={name} cannot be built: {reason}") from None
     strategy.check(cfg)
     stage_plan(strategy, cfg)  # a per-stage epoch list of the wrong length
+    return strategy
 
 
 def _check_combinations(cfg: Any) -> None:
@@ -288,15 +201,13 @@ def _check_optimizer(cfg: Any) -> None:
         raise ConfigError(f"optimizer ({target}) rejects its settings: {_reason(exc)}") from None
 
 
-def _check_scheduler(cfg: Any) -> None:
+def _check_scheduler(cfg: Any, strategy: GrowthStrategy) -> None:
     """Build the scheduler on a dummy optimizer, so a bad argument is refused before the run."""
-    from growlab.engine.schedules import build_scheduler
-
     node = OmegaConf.select(cfg, "scheduler", default=None)
     target = OmegaConf.select(cfg, "scheduler._target_", default=None)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     try:
-        horizon = max(p.epochs for p in stage_plan(build_strategy(cfg.strategy), cfg))
+        horizon = max(p.epochs for p in stage_plan(strategy, cfg))
         build_scheduler(node, optimizer, horizon=max(horizon, 1))
     except (InstantiationException, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"scheduler ({target}) rejects its settings: {_reason(exc)}") from None

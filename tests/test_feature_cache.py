@@ -6,13 +6,13 @@ import pytest
 import torch
 from conftest import compose_cfg, grow, run_in_process, set_trainable
 
-from growlab.config import TrainableSet
 from growlab.data import load_data
 from growlab.engine.feature_cache import FeatureCache, SplitFeatures, cached_inputs
 from growlab.engine.run_directory.checkpoint import load_network, stage_path
 from growlab.engine.training import evaluate
 from growlab.growth.nets import build_network, initial_arch
 from growlab.growth.operators import RandomBlock
+from growlab.strategy_config import TrainableSet
 
 BIG = 2**30
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import compose_cfg, grow, set_trainable
 
-from growlab.config import ConfigError, TrainableSet
+from growlab.config import ConfigError
 from growlab.data import load_data
 from growlab.engine.feature_cache import cached_inputs
 from growlab.engine.optim import build_optimizer
@@ -14,6 +14,7 @@ from growlab.engine.training import train_epoch
 from growlab.growth.nets import build_network, initial_arch
 from growlab.growth.operators import RandomBlock
 from growlab.growth.strategies import GrowthStrategy
+from growlab.strategy_config import TrainableSet
 
 
 def grown_net(norm: str, trainable: TrainableSet):

@@ -19,8 +19,9 @@ from growlab.engine.loop import Run
 from growlab.engine.run_directory import folder as rundir
 from growlab.engine.run_directory.records import write_summary
 from growlab.engine.stage_loop import fail
+from growlab.growth.strategies import GrowthStrategy
 from growlab.tracking.loggers import make_logger
-from growlab.validation import validate
+from growlab.validated import validated
 
 log = logging.getLogger("growlab")
 
@@ -32,10 +33,12 @@ class Refused(Exception):
 @dataclass
 class OpenRun:
     """A job whose run directory is locked: `finished` holds the summary of a run that needs
-    nothing more; otherwise `last` is the checkpoint to resume from (None: a fresh run)."""
+    nothing more; otherwise `last` is the checkpoint to resume from (None: a fresh run).
+    `strategy`: the one its validation built, which the run uses."""
 
     cfg: Any
     run_dir: Path
+    strategy: GrowthStrategy
     finished: dict[str, Any] | None = None
     last: dict[str, Any] | None = None
 
@@ -44,7 +47,7 @@ class OpenRun:
 def open_run(cfg: Any, run_dir: Path) -> Iterator[OpenRun]:
     """Validate, lock the run directory (held until exit) and see what it holds."""
     try:
-        validate(cfg)
+        strategy = validated(cfg)  # once per job: skipped only for what its sweeper validated
         rundir.result_config(cfg)  # imports every class the strategy names, to hash its code
     except ConfigError as exc:
         if not (run_dir / "summary.json").exists():  # a fresh directory records why
@@ -58,7 +61,7 @@ def open_run(cfg: Any, run_dir: Path) -> Iterator[OpenRun]:
         raise Refused(str(exc)) from None
     try:
         try:
-            job = _inspect(cfg, run_dir)
+            job = _inspect(cfg, run_dir, strategy)
         except rundir.RunDirError as exc:
             rundir.restore_hydra(run_dir)
             raise Refused(str(exc)) from None
@@ -67,7 +70,7 @@ def open_run(cfg: Any, run_dir: Path) -> Iterator[OpenRun]:
         lock.__exit__(None, None, None)
 
 
-def _inspect(cfg: Any, run_dir: Path) -> OpenRun:
+def _inspect(cfg: Any, run_dir: Path, strategy: GrowthStrategy) -> OpenRun:
     config = rundir.result_config(cfg)
     if ResumeMode(cfg.resume) is ResumeMode.restart:
         rundir.clear(run_dir)
@@ -81,17 +84,17 @@ def _inspect(cfg: Any, run_dir: Path) -> OpenRun:
             run_dir,
             existing.summary["status"],
         )
-        return OpenRun(cfg, run_dir, finished=existing.summary)
+        return OpenRun(cfg, run_dir, strategy, finished=existing.summary)
     if existing.empty:
         rundir.backup_hydra(run_dir)
-    return OpenRun(cfg, run_dir, last=existing.last)
+    return OpenRun(cfg, run_dir, strategy, last=existing.last)
 
 
 def start_run(job: OpenRun) -> Run:
     """The run of an open job, with its logger (a failure to build it is recorded)."""
-    logger = make_logger(job.cfg, job.run_dir)
+    logger = make_logger(job.cfg, job.run_dir, job.strategy)
     try:
-        return Run(job.cfg, job.run_dir, logger, job.last)
+        return Run(job.cfg, job.run_dir, logger, job.last, job.strategy)
     except Exception as exc:
         summary = {
             "status": "failed",

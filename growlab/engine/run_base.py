@@ -1,6 +1,6 @@
-"""What the stage loop stands on: setting a run up or resuming it, the services the objective
-uses (splits, evaluation, fitting an extra model), and the run's outputs (metrics rows, the
-summary, the `last` checkpoint). The loop itself is in growlab.engine.loop."""
+"""What the stage loop stands on: setting a run up or resuming it and the services the objective
+uses (splits, evaluation, fitting an extra model). The run's outputs (metrics rows, the summary,
+the `last` checkpoint) are growlab.engine.run_outputs; the loop itself is growlab.engine.loop."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from growlab.data import DataSplits, load_data
 from growlab.engine.feature_cache import FeatureCache, SplitFeatures, cached_inputs
 from growlab.engine.optim import build_optimizer, carry_state, resolve_device
 from growlab.engine.run_directory import checkpoint as ckpt
-from growlab.engine.run_directory.folder import fingerprint, result_config
-from growlab.engine.run_directory.records import MetricsFile, write_summary
-from growlab.engine.run_directory.state import Progress, operator_used, summary
+from growlab.engine.run_directory.folder import result_config
+from growlab.engine.run_directory.records import MetricsFile
+from growlab.engine.run_directory.state import Progress
+from growlab.engine.run_outputs import RunOutputs
 from growlab.engine.schedules import build_scheduler, restarts_each_stage
 from growlab.engine.training import (
     DivergenceGuard,
@@ -33,7 +34,13 @@ from growlab.engine.training import (
 from growlab.growth.families import model_config
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
 from growlab.growth.objectives import Objective
-from growlab.growth.strategies import StateCarry, build_strategy, stage_plan, without_growth
+from growlab.growth.strategies import (
+    GrowthStrategy,
+    StateCarry,
+    build_strategy,
+    stage_plan,
+    without_growth,
+)
 from growlab.growth.triggers import build_trigger
 from growlab.growth.widening import GrowthData, Moved
 from growlab.tracking.loggers import SafeLogger
@@ -53,13 +60,19 @@ def data_on_device(data: DataSplits, device: torch.device) -> DataSplits:
     return _ON_DEVICE[key][1]
 
 
-class RunBase:
+class RunBase(RunOutputs):
     def __init__(
-        self, cfg: Any, run_dir: Path, logger: SafeLogger, last: dict[str, Any] | None = None
+        self,
+        cfg: Any,
+        run_dir: Path,
+        logger: SafeLogger,
+        last: dict[str, Any] | None = None,
+        strategy: GrowthStrategy | None = None,
     ) -> None:
-        """`last`: the run directory's `last` checkpoint to resume from (None: a fresh run)."""
+        """`last`: the run directory's `last` checkpoint to resume from (None: a fresh run);
+        `strategy`: the one the job's validation built (None: built here)."""
         self.cfg, self.run_dir, self.logger, self.last = cfg, run_dir, logger, last
-        self.strategy = build_strategy(cfg.strategy)
+        self.strategy = build_strategy(cfg.strategy) if strategy is None else strategy
         self.objective: Objective = self.strategy.objective
         self.config = result_config(cfg)
         self.device = resolve_device(cfg.device)
@@ -215,24 +228,6 @@ class RunBase:
             x, self.objective.targets(x, y), self.cfg.train.batch_size, self.objective.loss
         )
 
-    def record_epoch(self, result: EpochResult, val: EpochResult) -> None:
-        p = self.progress
-        self.record(
-            {
-                "event": "epoch",
-                "stage": p.stage,
-                "depth": self.net.depth,
-                "epoch": p.epoch,
-                "train_loss": result.loss,
-                "train_acc": result.acc,
-                "val_loss": val.loss,
-                "val_acc": val.acc,
-                "lr": self.optimizer.param_groups[0]["lr"],
-                "cum_train_flops": p.cum_train_flops,
-            }
-        )
-        self.bar.update(p.stage, len(self.plan), self.net.depth, p.epoch, result.loss)
-
     def train_flops_per_sample(self) -> float:
         """Forward through everything, backward (2x forward) from the first trainable block."""
         sample = self.data.x_train[:1]
@@ -240,74 +235,3 @@ class RunBase:
         prefix = self.net.frozen_prefix()
         frozen = 0 if prefix is None else flops_per_sample(self.net, sample, upto=prefix)
         return float(total + 2 * (total - frozen))
-
-    def record(self, row: dict[str, Any]) -> None:
-        self.metrics.append(row)
-        self.logger.log(row)
-
-    def read_clocks(self) -> tuple[float, float]:
-        """(own, stack) clocks read at one moment: the same for a solo run."""
-        own = self.clock()
-        return own, own if self.stack_clock is self.clock else self.stack_clock()
-
-    def elapsed(self) -> tuple[float, float]:
-        """(wall_s, stack_wall_s) so far."""
-        own, stack = self.read_clocks()
-        p = self.progress
-        return p.wall_s + own - self.started, p.stack_wall_s + stack - self.stack_started
-
-    def write_summary(self, error: str | None = None) -> dict[str, Any]:
-        wall_s, stack_wall_s = self.elapsed()
-        result = summary(
-            self.progress,
-            self.config,
-            fingerprint(self.config),
-            status=self.status,
-            wall_s=wall_s,
-            device=str(self.device),
-            cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
-            # A replica's wall_s is its share of its stack's, stack_wall_s the stack's whole;
-            # stack_size: the replicas that trained its last stage together (each stage record
-            # has its own, so a survivor of a stack that lost replicas still shows it stacked).
-            stack_wall_s=stack_wall_s,
-            stack_size=self.stack_size,
-            **operator_used(self.strategy.operator),
-        )
-        if self.objective.primary_metric is not None:
-            result["primary_metric"] = self.objective.primary_metric
-        if error or self.error:
-            result["error"] = error or self.error
-        write_summary(self.run_dir / "summary.json", result)
-        return result
-
-    def save_last(self) -> None:
-        """`checkpoints/last.pt`, written in the background (see ckpt.BackgroundWriter)."""
-        self.progress.wall_s, self.progress.stack_wall_s = self.elapsed()
-        self.started, self.stack_started = self.read_clocks()
-        net = self.net
-        self.checkpoints.save(
-            {
-                "arch": net.arch,
-                "model": net.state_dict(),
-                "frozen": net.frozen,
-                "head_frozen": net.head_frozen,
-                "stem_frozen": net.stem_frozen,
-                "optimizer": self.optimizer.state_dict(),
-                "rng": ckpt.rng_state(self.generator),
-                "progress": self.progress.checkpoint(),
-                "metrics_rows": self.metrics.rows,
-                "config": self.config,
-            },
-            self.run_dir / "checkpoints" / ckpt.LAST,
-            # The result config is never changed after the start.
-            fresh=("progress", "config"),
-        )
-
-    def save_final_model(self) -> None:
-        """The pickled module, the second way seed 002 saves a model (see growlab.evaluate):
-        the network, or the extra model the objective evaluates (its last stage's file)."""
-        model: torch.nn.Module = self.net
-        if self.objective.evaluated is not None:
-            path = ckpt.stage_path(self.run_dir, self.progress.stages[-1]["stage"])
-            model = ckpt.load_network(path.with_name(f"{path.stem}_{self.objective.evaluated}.pt"))
-        torch.save(model, self.run_dir / "checkpoints" / "model_full.pt")

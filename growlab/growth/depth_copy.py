@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from growlab.config import ConfigError, TrainableSet
+from growlab.config import ConfigError
 from growlab.growth.lm_operators import CopyOperator
 from growlab.growth.nets import GrowableNet
 from growlab.growth.operators import width_spec
 from growlab.growth.strategies import Epochs, Growth, GrowthStrategy, StagePlan, stage_epochs
 from growlab.growth.widening import GrowthData
+from growlab.strategy_config import TrainableSet
 
 
 def growths(start: int, depth: int, factor: int) -> int | None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from growlab.config import ConfigError, TrainableSet
+from growlab.config import ConfigError
 from growlab.growth.lm_widen import DuplicateWidth
 from growlab.growth.lm_widen_optim import moment_carry, param_scales
 from growlab.growth.nets import GrowableNet
 from growlab.growth.operators import Model
 from growlab.growth.strategies import Epochs, Growth, GrowthStrategy, StagePlan, stage_epochs
 from growlab.growth.widening import GrowthData
+from growlab.strategy_config import TrainableSet
 
 
 @dataclass

@@ -14,12 +14,13 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from growlab.config import ConfigError, TrainableSet
+from growlab.config import ConfigError
 from growlab.growth.families import model_config
 from growlab.growth.nets import Arch, GrowableNet
 from growlab.growth.objectives import Classification, Objective
 from growlab.growth.operators import GrowthOperator
 from growlab.growth.widening import GrowthData, Moved
+from growlab.strategy_config import TrainableSet
 
 # Sets grown parameters' optimizer state: (the old optimizer, the new one).
 StateCarry = Callable[[Any, Any], None]

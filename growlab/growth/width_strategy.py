@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from growlab.config import ConfigError, TrainableSet
+from growlab.config import ConfigError
 from growlab.growth.nets import Arch, GrowableNet
 from growlab.growth.strategies import Epochs, Growth, GrowthStrategy, StagePlan, stage_epochs
 from growlab.growth.widening import GrowthData, Moved, widen_block
 from growlab.growth.width_operators import Net2Wider, WidthOperator
+from growlab.strategy_config import TrainableSet
 
 
 @dataclass

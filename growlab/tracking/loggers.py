@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # the annotation only: this module stays free of torch at start-up
+    from growlab.growth.strategies import GrowthStrategy
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,8 @@ class SafeLogger:
         self.inner = None
 
 
-def make_logger(cfg: Any, run_dir: Path) -> SafeLogger:
+def make_logger(cfg: Any, run_dir: Path, strategy: GrowthStrategy | None = None) -> SafeLogger:
+    """The run's logger; `strategy`: the job's, whose stage plan W&B steps follow (None: built)."""
     name = cfg.logger.name
     if name == "none":
         return SafeLogger(NullLogger())
@@ -69,7 +73,7 @@ def make_logger(cfg: Any, run_dir: Path) -> SafeLogger:
         log.warning("logger=%s unavailable (%s); continuing without it", name, exc)
         return SafeLogger(NullLogger())
     try:
-        return SafeLogger(wandb_logger.WandbLogger(cfg, run_dir))
+        return SafeLogger(wandb_logger.WandbLogger(cfg, run_dir, strategy))
     except Exception as exc:  # noqa: BLE001
         log.warning("logger=%s could not start (%s); continuing without it", name, exc)
         return SafeLogger(NullLogger())

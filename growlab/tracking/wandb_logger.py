@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 
 from omegaconf import OmegaConf
 
-from growlab.growth.strategies import build_strategy, stage_plan
+from growlab.growth.strategies import GrowthStrategy, build_strategy, stage_plan
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,11 @@ def _flatten(prefix: str, row: dict[str, Any], out: dict[str, Any]) -> None:
             out[name] = value
 
 
-def epochs_before(cfg: Any) -> list[int]:
-    """Epochs run before each stage starts, so a row's global epoch survives a resume."""
-    strategy = build_strategy(cfg.strategy)
+def epochs_before(cfg: Any, strategy: GrowthStrategy | None = None) -> list[int]:
+    """Epochs run before each stage starts, so a row's global epoch survives a resume
+    (`strategy`: the run's; None: built from the config)."""
+    if strategy is None:
+        strategy = build_strategy(cfg.strategy)
     totals, done = [], 0
     for plan in stage_plan(strategy, cfg):
         totals.append(done)
@@ -177,11 +179,11 @@ def summary_items(summary: dict[str, Any]) -> dict[str, Any]:
 class WandbLogger:
     open_runs = 0  # runs of this process not finished yet
 
-    def __init__(self, cfg: Any, run_dir: Path) -> None:
+    def __init__(self, cfg: Any, run_dir: Path, strategy: GrowthStrategy | None = None) -> None:
         import wandb
 
         self.wandb = wandb
-        self.offsets = epochs_before(cfg)
+        self.offsets = epochs_before(cfg, strategy)
         self.timeout = float(cfg.logger.get("init_timeout_s") or 10.0)
         requested = _text(cfg.logger.mode)
         mode, reason = resolve_mode(requested)

@@ -128,16 +128,17 @@ class GrowlabSweeper(BasicSweeper):
         Returns the composed configs."""
         # Not at module level: Hydra imports every plugin for every app, and this pulls torch.
         from growlab.config import ConfigError
-        from growlab.validation import validate
+        from growlab.validated import start_sweep, validate_for_jobs
 
         assert self.config is not None and self.hydra_context is not None
         launcher = str(OmegaConf.select(self.config, "hydra.launcher._target_", default=""))
         local = launcher.endswith(LOCAL_LAUNCHERS)
         problems: dict[str, list[int]] = {}
         configs = list(self.compose_jobs(jobs))
+        start_sweep()
         for num, cfg in enumerate(configs):
             try:
-                validate(cfg, environment=local)
+                validate_for_jobs(cfg, environment=local)
             except ConfigError as exc:
                 problems.setdefault(str(exc), []).append(num)
         for message, nums in problems.items():
