@@ -131,6 +131,9 @@ class TrainConfig:
     # On a GPU, replay each epoch's training steps as a CUDA graph
     # (growlab/engine/accelerators/batch_loop.py).
     cuda_graphs: bool = True
+    # On a GPU, float32 matmuls and convolutions in TF32 (faster, ~1e-3 relative error); off:
+    # full float32 for both (growlab/engine/accelerators/precision.py).
+    tf32: bool = False
     # CPU threads; null picks: 1 for small batches (thread start-up costs more than it saves),
     # else SLURM_CPUS_PER_TASK or all cores.
     num_threads: int | None = None

@@ -24,7 +24,10 @@ Seven measurements, each reported as a ratio against its target (and by how much
 6. stacks: eight digits seeds of the default run as one stack (hydra.sweeper.stack_seeds=true)
    against one by one, whole processes (target <= 0.5x); and one Fashion-MNIST epoch of the
    784-256-256-10 MLP (batch 256) for R seeds stacked against one seed: on the CPU 8 seeds are
-   reported, on a GPU 16 seeds (target <= 2x) and the one-seed epoch itself (target <= 0.1 s).
+   reported; on a GPU 8, 16 and 64 seeds (target for 64 <= 2x, in full float32 and, as the
+   explicit option train.tf32=true, in TF32), the one-seed epoch itself (target <= 0.02 s), a
+   profile of its steps (kernels per step, GPU time per step) and the same MLP in plain PyTorch
+   with one CUDA graph per step and per epoch (scripts/bench/gpu_epoch.py).
 7. lm: nanoGPT's CPU recipe on data=shakespeare_char (experiment=lm_char_baseline), training
    steps per second through growlab's `train_epoch` against scripts/bench/lm_plain_loop.py's
    plain loop, alternately in one process (target >= 0.9x).
@@ -85,7 +88,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     repeats = args.repeats or (2 if args.quick else 3)
-    stack_sizes = [8, 16] if device.type == "cuda" else [8]
+    stack_sizes = [8, 16, 64] if device.type == "cuda" else [8]
     stages = 3 if args.quick else 11
     results: dict[str, Any] = {"meta": meta(device, args.quick)}
     started = time.perf_counter()

@@ -16,6 +16,7 @@ import torch
 from omegaconf import OmegaConf
 
 from growlab.data import DataSplits, load_data
+from growlab.engine.accelerators.precision import set_tf32
 from growlab.engine.feature_cache import FeatureCache, SplitFeatures, cached_inputs
 from growlab.engine.optim import build_optimizer, carry_state, resolve_device
 from growlab.engine.run_directory import checkpoint as ckpt
@@ -76,6 +77,7 @@ class RunBase(RunOutputs):
         self.objective: Objective = self.strategy.objective
         self.config = result_config(cfg)
         self.device = resolve_device(cfg.device)
+        self.tf32 = set_tf32(bool(OmegaConf.select(cfg, "train.tf32", default=False)), self.device)
         self.plan = stage_plan(self.strategy, cfg)
         self.trigger = build_trigger(OmegaConf.select(cfg, "trigger", default=None))
         self.metrics = MetricsFile(run_dir / "metrics.jsonl")

@@ -43,6 +43,7 @@ class RunOutputs:
     error: str | None
     stack_size: int
     net: GrowableNet
+    tf32: bool
     optimizer: torch.optim.Optimizer
     progress: Progress
     bar: Any
@@ -90,6 +91,7 @@ class RunOutputs:
             wall_s=wall_s,
             device=str(self.device),
             cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+            tf32=self.tf32,
             # A replica's wall_s is its share of its stack's, stack_wall_s the stack's whole;
             # stack_size: the replicas that trained its last stage together (each stage record
             # has its own, so a survivor of a stack that lost replicas still shows it stacked).

@@ -33,9 +33,10 @@ def bench_lm_steps(device: torch.device, steps: int, repeats: int) -> dict[str, 
     plain_optimizer = torch.optim.Adam(plain.parameters(), lr=LR)
     ours, theirs = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
     x, y = data.x_train, data.y_train
+    graphs = bool(cfg.train.cuda_graphs)  # as a run on this device would
 
     def growlab_epoch() -> None:
-        train_epoch(net, x, y, optimizer, batch, ours, None, loss, steps=steps)
+        train_epoch(net, x, y, optimizer, batch, ours, None, loss, graphs, steps=steps)
 
     def plain_loop() -> None:
         train_steps(plain, plain_optimizer, x, y, steps, theirs)

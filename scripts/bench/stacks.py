@@ -14,7 +14,9 @@ from typing import Any
 import torch
 
 from bench.common import compose_cfg, growlab_net, interleaved, log, run_process
+from bench.gpu_epoch import graph_floor, kernels_per_step
 from growlab.data import load_data
+from growlab.engine.accelerators.precision import set_tf32
 from growlab.engine.optim import build_optimizer
 from growlab.engine.run_base import data_on_device
 from growlab.engine.stacking.forward import StackedNet
@@ -95,6 +97,7 @@ def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int)
 
         return epoch
 
+    set_tf32(False, device)
     fns = {"solo": solo, **{f"stack_{r}": stack(r) for r in replicas}}
     if device.type == "cuda":  # what the CUDA graphs save
         fns["solo_eager"] = lambda: solo(graphs=False)
@@ -102,6 +105,13 @@ def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int)
         fn()
     times = interleaved(fns, device, repeats)
     best = {name: min(t) for name, t in times.items()}
+    if device.type == "cuda":  # train.tf32=true, the explicit option
+        set_tf32(True, device)
+        tf32 = {"solo_tf32": solo, f"stack_{largest}_tf32": stack(largest)}
+        for fn in tf32.values():
+            fn()
+        best |= {name: min(t) for name, t in interleaved(tf32, device, repeats).items()}
+        set_tf32(False, device)
     result: dict[str, Any] = {
         "device": str(device),
         "batch_size": batch,
@@ -111,6 +121,13 @@ def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int)
     }
     if "solo_eager" in best:
         result["solo_eager_epoch_s"] = best["solo_eager"]
+    if device.type == "cuda":
+        result["solo_tf32_epoch_s"] = best["solo_tf32"]
+        result[f"stack_{largest}_tf32_epoch_s"] = best[f"stack_{largest}_tf32"]
+        result[f"stack_{largest}_tf32_ratio"] = best[f"stack_{largest}_tf32"] / best["solo_tf32"]
+        profile = kernels_per_step(nets[0], inputs, data.y_train, optimizers[0], batch)
+        result["profile"] = profile
+        result["floor"] = graph_floor(device, int(data.x_train.shape[0]), batch, repeats)
     for r in replicas:
         result[f"stack_{r}_epoch_s"] = best[f"stack_{r}"]
         result[f"stack_{r}_ratio"] = best[f"stack_{r}"] / best["solo"]

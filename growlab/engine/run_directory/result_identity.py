@@ -70,8 +70,9 @@ def result_config(cfg: Any) -> dict[str, Any]:
     trigger = OmegaConf.select(cfg, "trigger", default=None)
     if OmegaConf.is_config(trigger):
         trigger = OmegaConf.to_container(trigger, resolve=True, enum_to_str=True)
-    if flat.get("data.shuffle_labels") is False:
-        del flat["data.shuffle_labels"]  # the default keeps the fingerprints of earlier runs
+    for key in ("data.shuffle_labels", "train.tf32"):
+        if flat.get(key) is False:
+            del flat[key]  # the default keeps the fingerprints of earlier runs
     if isinstance(trigger, dict) and not is_default(trigger):
         # The fixed schedule is every run's from before triggers: it keeps their fingerprints.
         flat.update(flatten(trigger, "trigger"))

@@ -1,0 +1,109 @@
+"""On a GPU: where the time of one Fashion-MNIST MLP epoch goes (target: at most 0.02 s).
+
+- kernels: one eager epoch of growlab's `train_epoch` on 10 batches under torch.profiler: the
+  kernels each training step launches and their summed GPU time per step, by kernel name.
+- floor: the same MLP and batch as plain PyTorch, the whole epoch's full batches captured as
+  ONE CUDA graph (captured once, replayed per epoch; indices copied in), against one graph per
+  step as growlab replays today: what capturing more steps per graph could save.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.common import interleaved, log
+from growlab.engine.training import train_epoch
+
+PROFILED_STEPS = 10
+
+
+def kernels_per_step(
+    net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, optimizer: Any, batch: int
+) -> dict[str, Any]:
+    n = PROFILED_STEPS * batch
+    x, y = inputs[:n], targets[:n]
+
+    def epoch() -> None:
+        train_epoch(net, x, y, optimizer, batch, torch.Generator().manual_seed(0), 0)
+
+    epoch()
+    torch.cuda.synchronize()
+    activities = [torch.profiler.ProfilerActivity.CUDA]
+    with torch.profiler.profile(activities=activities) as prof:
+        epoch()
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy_us = sum(e.time_range.elapsed_us() for e in kernels)
+    names = Counter(e.name[:60] for e in kernels)
+    return {
+        "kernels_per_step": len(kernels) / PROFILED_STEPS,
+        "gpu_busy_us_per_step": busy_us / PROFILED_STEPS,
+        "top_kernels": [[name, count / PROFILED_STEPS] for name, count in names.most_common(12)],
+    }
+
+
+def _plain_mlp(device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+    ).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True, capturable=True)
+    return net, optimizer
+
+
+def graph_floor(device: torch.device, n: int, batch: int, repeats: int) -> dict[str, Any]:
+    """Seconds per epoch of the plain MLP: one graph per step, and one graph per epoch."""
+    x = torch.randn(n, 784, device=device)
+    y = torch.randint(10, (n,), device=device)
+    full = n // batch
+    results: dict[str, Any] = {"n_train": n, "batch_size": batch, "full_batches": full}
+    fns = {}
+    for name in ("graph_per_step", "graph_per_epoch"):
+        net, optimizer = _plain_mlp(device)
+        loss_sum = torch.zeros((), device=device)
+        indices = torch.zeros(full, batch, dtype=torch.long, device=device)
+
+        def step(index: torch.Tensor, net=net, optimizer=optimizer, loss_sum=loss_sum) -> None:
+            loss = F.cross_entropy(net(x[index]), y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum.add_(loss.detach())
+
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for k in range(3):
+                step(indices[k])
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        captured = full if name == "graph_per_epoch" else 1
+        with torch.cuda.graph(graph):
+            for k in range(captured):
+                step(indices[k])
+
+        def epoch(graph=graph, captured=captured, indices=indices, loss_sum=loss_sum) -> None:
+            order = torch.randperm(n, device=device)[: full * batch].view(full, batch)
+            loss_sum.zero_()
+            if captured == full:
+                indices.copy_(order)
+                graph.replay()
+            else:
+                for k in range(full):
+                    indices[0].copy_(order[k])
+                    graph.replay()
+            loss_sum.item()
+
+        fns[name] = epoch
+    for fn in fns.values():
+        fn()
+    times = interleaved(fns, device, repeats)
+    for name, seconds in times.items():
+        results[f"{name}_s"] = min(seconds)
+        log(f"gpu epoch floor: plain MLP, {name.replace('_', ' ')}: {min(seconds):.4f} s")
+    return results
