@@ -78,7 +78,8 @@ def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int)
         )
 
     def stack(r: int) -> Any:
-        state = StackedState(nets[:r], optimizers[:r], cfg.optimizer)
+        fresh = [build_optimizer(cfg, net) for net in nets[:r]]  # no state from earlier epochs
+        state = StackedState(nets[:r], fresh, cfg.optimizer)
         net = StackedNet(nets[0], state.tensors)
 
         def epoch() -> None:
