@@ -25,9 +25,8 @@ Seven measurements, each reported as a ratio against its target (and by how much
    against one by one, whole processes (target <= 0.5x); and one Fashion-MNIST epoch of the
    784-256-256-10 MLP (batch 256) for R seeds stacked against one seed: on the CPU 8 seeds are
    reported; on a GPU 8, 16 and 64 seeds (target for 64 <= 2x, in full float32 and, as the
-   explicit option train.tf32=true, in TF32), the one-seed epoch itself (target <= 0.02 s), a
-   profile of its steps (kernels per step, GPU time per step) and the same MLP in plain PyTorch
-   with one CUDA graph per step and per epoch (scripts/bench/gpu_epoch.py).
+   explicit option train.tf32=true, in TF32) and the one-seed epoch itself (target <= 0.02 s);
+   scripts/bench/gpu_epoch.py, in a process of its own, profiles that epoch's steps.
 7. lm: nanoGPT's CPU recipe on data=shakespeare_char (experiment=lm_char_baseline), training
    steps per second through growlab's `train_epoch` against scripts/bench/lm_plain_loop.py's
    plain loop, alternately in one process (target >= 0.9x).

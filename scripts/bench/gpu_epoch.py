@@ -1,5 +1,7 @@
 """On a GPU: where the time of one Fashion-MNIST MLP epoch goes (target: at most 0.02 s).
 
+    python scripts/bench/gpu_epoch.py [--out FILE]   # in a process of its own (CUPTI, graphs)
+
 - kernels: one eager epoch of growlab's `train_epoch` on 10 batches under torch.profiler: the
   kernels each training step launches and their summed GPU time per step, by kernel name.
 - floor: the same MLP and batch as plain PyTorch, the whole epoch's full batches captured as
@@ -9,15 +11,24 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.common import interleaved, log
-from growlab.engine.training import train_epoch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+
+from bench.common import compose_cfg, growlab_net, interleaved, log  # noqa: E402
+from growlab.data import load_data  # noqa: E402
+from growlab.engine.optim import build_optimizer  # noqa: E402
+from growlab.engine.run_base import data_on_device  # noqa: E402
+from growlab.engine.training import train_epoch  # noqa: E402
 
 PROFILED_STEPS = 10
 
@@ -107,3 +118,29 @@ def graph_floor(device: torch.device, n: int, batch: int, repeats: int) -> dict[
         results[f"{name}_s"] = min(seconds)
         log(f"gpu epoch floor: plain MLP, {name.replace('_', ' ')}: {min(seconds):.4f} s")
     return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    device = torch.device("cuda")
+    cfg = compose_cfg(["data=fashion_mnist", "model.width=256", "train.batch_size=256", "depth=2"])
+    data = data_on_device(load_data(cfg.data), device)
+    batch = int(cfg.train.batch_size)
+    results = {"floor": graph_floor(device, int(data.x_train.shape[0]), batch, 5)}
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    torch.manual_seed(0)
+    net = growlab_net(cfg, data, 2, device)
+    inputs = net.features(data.x_train, upto=0)
+    results["profile"] = kernels_per_step(
+        net, inputs, data.y_train, build_optimizer(cfg, net), batch
+    )
+    print(json.dumps(results, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -203,19 +203,6 @@ def detail_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         if "solo_eager_epoch_s" in epoch:
             eager = epoch["solo_eager_epoch_s"]
             rows.append(("stacks", f"{where}: one seed, no CUDA graph", f"{eager:.3f} s"))
-        if prof := epoch.get("profile"):
-            rows.append(
-                (
-                    "stacks",
-                    f"{where}: one seed's step, eager, profiled",
-                    f"{prof['kernels_per_step']:.1f} kernels, "
-                    f"{prof['gpu_busy_us_per_step']:.0f} us of GPU time",
-                )
-            )
-        if floor := epoch.get("floor"):
-            for name in ("graph_per_step", "graph_per_epoch"):
-                label = f"plain PyTorch MLP epoch, one CUDA graph per {name.split('_')[-1]}"
-                rows.append(("stacks", label, f"{floor[f'{name}_s']:.4f} s"))
         for key, value in epoch.items():
             if key.startswith("stack_") and key.endswith("_epoch_s") and "tf32" not in key:
                 r = key.split("_")[1]

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from bench.common import compose_cfg, growlab_net, interleaved, log, run_process
-from bench.gpu_epoch import graph_floor, kernels_per_step
 from growlab.data import load_data
 from growlab.engine.accelerators.precision import set_tf32
 from growlab.engine.optim import build_optimizer
@@ -126,9 +125,6 @@ def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int)
         result["solo_tf32_epoch_s"] = best["solo_tf32"]
         result[f"stack_{largest}_tf32_epoch_s"] = best[f"stack_{largest}_tf32"]
         result[f"stack_{largest}_tf32_ratio"] = best[f"stack_{largest}_tf32"] / best["solo_tf32"]
-        profile = kernels_per_step(nets[0], inputs, data.y_train, optimizers[0], batch)
-        result["profile"] = profile
-        result["floor"] = graph_floor(device, int(data.x_train.shape[0]), batch, repeats)
     for r in replicas:
         result[f"stack_{r}_epoch_s"] = best[f"stack_{r}"]
         result[f"stack_{r}_ratio"] = best[f"stack_{r}"] / best["solo"]
