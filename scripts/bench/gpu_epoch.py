@@ -94,6 +94,7 @@ def graph_floor(device: torch.device, n: int, batch: int, repeats: int) -> dict[
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         captured = full if name == "graph_per_epoch" else 1
+        log(f"gpu epoch floor: capturing {captured} step(s) as one graph")
         with torch.cuda.graph(graph):
             for k in range(captured):
                 step(indices[k])
@@ -110,9 +111,9 @@ def graph_floor(device: torch.device, n: int, batch: int, repeats: int) -> dict[
                     graph.replay()
             loss_sum.item()
 
+        epoch()
+        torch.cuda.synchronize()
         fns[name] = epoch
-    for fn in fns.values():
-        fn()
     times = interleaved(fns, device, repeats)
     for name, seconds in times.items():
         results[f"{name}_s"] = min(seconds)

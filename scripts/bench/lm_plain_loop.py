@@ -60,7 +60,7 @@ class GPT(nn.Module):
                 nn.init.normal_(module.weight, 0.0, std)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1]))
+        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1], device=idx.device))
         return self.head(self.ln_f(self.blocks(x)))
 
 
