@@ -68,76 +68,81 @@ def _plain_mlp(device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:
 
 
 def graph_floor(device: torch.device, n: int, batch: int, repeats: int) -> dict[str, Any]:
-    """Seconds per epoch of the plain MLP: one graph per step, and one graph per epoch."""
+    """Seconds per epoch of the plain MLP: one graph per epoch, and one graph per step (each
+    variant captured, timed and released before the next)."""
     x = torch.randn(n, 784, device=device)
     y = torch.randint(10, (n,), device=device)
     full = n // batch
     results: dict[str, Any] = {"n_train": n, "batch_size": batch, "full_batches": full}
-    fns = {}
-    for name in ("graph_per_step", "graph_per_epoch"):
-        net, optimizer = _plain_mlp(device)
-        loss_sum = torch.zeros((), device=device)
-        indices = torch.zeros(full, batch, dtype=torch.long, device=device)
-
-        def step(index: torch.Tensor, net=net, optimizer=optimizer, loss_sum=loss_sum) -> None:
-            loss = F.cross_entropy(net(x[index]), y[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum.add_(loss.detach())
-
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for k in range(3):
-                step(indices[k])
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        captured = full if name == "graph_per_epoch" else 1
-        log(f"gpu epoch floor: capturing {captured} step(s) as one graph")
-        with torch.cuda.graph(graph):
-            for k in range(captured):
-                step(indices[k])
-
-        def epoch(graph=graph, captured=captured, indices=indices, loss_sum=loss_sum) -> None:
-            order = torch.randperm(n, device=device)[: full * batch].view(full, batch)
-            loss_sum.zero_()
-            if captured == full:
-                indices.copy_(order)
-                graph.replay()
-            else:
-                for k in range(full):
-                    indices[0].copy_(order[k])
-                    graph.replay()
-            loss_sum.item()
-
-        epoch()
-        torch.cuda.synchronize()
-        fns[name] = epoch
-    times = interleaved(fns, device, repeats)
-    for name, seconds in times.items():
-        results[f"{name}_s"] = min(seconds)
-        log(f"gpu epoch floor: plain MLP, {name.replace('_', ' ')}: {min(seconds):.4f} s")
+    for name, captured in (("graph_per_epoch", full), ("graph_per_step", 1)):
+        best = _time_graph(x, y, batch, captured, repeats)
+        results[f"{name}_s"] = best
+        log(f"gpu epoch floor: plain MLP, {name.replace('_', ' ')}: {best:.4f} s")
     return results
+
+
+def _time_graph(x: torch.Tensor, y: torch.Tensor, batch: int, captured: int, repeats: int) -> float:
+    device, n = x.device, x.shape[0]
+    full = n // batch
+    net, optimizer = _plain_mlp(device)
+    loss_sum = torch.zeros((), device=device)
+    indices = torch.zeros(full, batch, dtype=torch.long, device=device)
+
+    def step(index: torch.Tensor) -> None:
+        loss = F.cross_entropy(net(x[index]), y[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum.add_(loss.detach())
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for k in range(3):
+            step(indices[k])
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    log(f"gpu epoch floor: capturing {captured} step(s) as one graph")
+    with torch.cuda.graph(graph):
+        for k in range(captured):
+            step(indices[k])
+
+    def epoch() -> None:
+        order = torch.randperm(n, device=device)[: full * batch].view(full, batch)
+        loss_sum.zero_()
+        if captured == full:
+            indices.copy_(order)
+            graph.replay()
+        else:
+            for k in range(full):
+                indices[0].copy_(order[k])
+                graph.replay()
+        loss_sum.item()
+
+    epoch()
+    best = min(interleaved({"epoch": epoch}, device, repeats)["epoch"])
+    torch.cuda.synchronize()
+    return best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--only", choices=["floor", "profile"], default=None)
     args = parser.parse_args()
     device = torch.device("cuda")
     cfg = compose_cfg(["data=fashion_mnist", "model.width=256", "train.batch_size=256", "depth=2"])
     data = data_on_device(load_data(cfg.data), device)
     batch = int(cfg.train.batch_size)
-    results = {"floor": graph_floor(device, int(data.x_train.shape[0]), batch, 5)}
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
-    torch.manual_seed(0)
-    net = growlab_net(cfg, data, 2, device)
-    inputs = net.features(data.x_train, upto=0)
-    results["profile"] = kernels_per_step(
-        net, inputs, data.y_train, build_optimizer(cfg, net), batch
-    )
+    results: dict[str, Any] = {}
+    if args.only in (None, "floor"):
+        results["floor"] = graph_floor(device, int(data.x_train.shape[0]), batch, 5)
+    if args.only in (None, "profile"):
+        torch.manual_seed(0)
+        net = growlab_net(cfg, data, 2, device)
+        inputs = net.features(data.x_train, upto=0)
+        optimizer = build_optimizer(cfg, net)
+        results["profile"] = kernels_per_step(net, inputs, data.y_train, optimizer, batch)
     print(json.dumps(results, indent=2))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
