@@ -28,7 +28,11 @@ from bench.common import compose_cfg, growlab_net, interleaved, log  # noqa: E40
 from growlab.data import load_data  # noqa: E402
 from growlab.engine.optim import build_optimizer  # noqa: E402
 from growlab.engine.run_base import data_on_device  # noqa: E402
+from growlab.engine.stacking.forward import StackedNet  # noqa: E402
+from growlab.engine.stacking.state import StackedState  # noqa: E402
+from growlab.engine.stacking.training import stacked_train_epoch  # noqa: E402
 from growlab.engine.training import train_epoch  # noqa: E402
+from growlab.growth.objectives import Classification  # noqa: E402
 
 PROFILED_STEPS = 10
 
@@ -36,12 +40,32 @@ PROFILED_STEPS = 10
 def kernels_per_step(
     net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, optimizer: Any, batch: int
 ) -> dict[str, Any]:
+    """One seed's eager steps, profiled."""
     n = PROFILED_STEPS * batch
     x, y = inputs[:n], targets[:n]
+    return _profiled(
+        lambda: train_epoch(net, x, y, optimizer, batch, torch.Generator().manual_seed(0), 0)
+    )
 
-    def epoch() -> None:
-        train_epoch(net, x, y, optimizer, batch, torch.Generator().manual_seed(0), 0)
 
+def stacked_kernels_per_step(cfg: Any, data: Any, replicas: int, batch: int) -> dict[str, Any]:
+    """`replicas` seeds' eager stacked steps, profiled."""
+    nets = [growlab_net(cfg, data, 2, data.x_train.device) for _ in range(replicas)]
+    state = StackedState(nets, [build_optimizer(cfg, net) for net in nets], cfg.optimizer)
+    net = StackedNet(nets[0], state.tensors)
+    n = PROFILED_STEPS * batch
+    x, y = nets[0].features(data.x_train[:n], upto=0), data.y_train[:n]
+    generators = [torch.Generator().manual_seed(seed) for seed in range(replicas)]
+    losses = Classification().replica_losses
+    return _profiled(
+        lambda: stacked_train_epoch(
+            net, x, y, state.optimizer, batch, generators, 0, losses, False, False
+        )
+    )
+
+
+def _profiled(epoch: Any) -> dict[str, Any]:
+    """Kernels per step of an eager epoch of PROFILED_STEPS steps, and where their time goes."""
     epoch()
     torch.cuda.synchronize()
     activities = [torch.profiler.ProfilerActivity.CUDA]
@@ -50,11 +74,15 @@ def kernels_per_step(
         torch.cuda.synchronize()
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     busy_us = sum(e.time_range.elapsed_us() for e in kernels)
-    names = Counter(e.name[:60] for e in kernels)
+    by_time: Counter[str] = Counter()
+    for e in kernels:
+        by_time[e.name[:70]] += e.time_range.elapsed_us()
     return {
         "kernels_per_step": len(kernels) / PROFILED_STEPS,
         "gpu_busy_us_per_step": busy_us / PROFILED_STEPS,
-        "top_kernels": [[name, count / PROFILED_STEPS] for name, count in names.most_common(12)],
+        "top_kernels_us_per_step": [
+            [name, round(us / PROFILED_STEPS, 1)] for name, us in by_time.most_common(10)
+        ],
     }
 
 
@@ -128,7 +156,7 @@ def _time_graph(x: torch.Tensor, y: torch.Tensor, batch: int, captured: int, rep
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--only", choices=["floor", "profile"], default=None)
+    parser.add_argument("--only", choices=["floor", "profile", "stack-profile"], default=None)
     args = parser.parse_args()
     device = torch.device("cuda")
     cfg = compose_cfg(["data=fashion_mnist", "model.width=256", "train.batch_size=256", "depth=2"])
@@ -143,6 +171,8 @@ def main() -> None:
         inputs = net.features(data.x_train, upto=0)
         optimizer = build_optimizer(cfg, net)
         results["profile"] = kernels_per_step(net, inputs, data.y_train, optimizer, batch)
+    if args.only in (None, "stack-profile"):
+        results["stack_64_profile"] = stacked_kernels_per_step(cfg, data, 64, batch)
     print(json.dumps(results, indent=2))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
