@@ -31,7 +31,8 @@ from growlab.cli.exit_status import (
 )
 from growlab.cli.log_setup import setup_logging
 from growlab.cli.search_path import show_in_help
-from growlab.config import ReturnMetric, register_configs
+from growlab.config import ReturnMetric
+from growlab.config_registration import register_configs
 from growlab.engine.job import Refused, run_job
 from growlab.engine.outcome import RunOutcome, outcome
 from growlab.engine.progress import finished_line, log_sweep_count

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING
 
 from growlab.optim_config import (
     AdamConfig,
@@ -230,28 +229,3 @@ def common_data_keys() -> dict[str, Any]:
     whose schema Hydra does not know (a user's), so its own keys can sit beside them; the whole
     node is checked against the registered schema before the run (growlab.data.registry)."""
     return {f.name: f.default for f in dataclasses.fields(DataConfig) if f.default != MISSING}
-
-
-def run_fingerprint(*, _root_: Any) -> str:
-    """`${growlab_fingerprint:}`: the start of the run's config fingerprint, which names its
-    folder in a sweep (conf/hydra/default.yaml; growlab.engine.run_directory.result_identity)."""
-    from growlab.engine.run_directory.result_identity import fingerprint, result_config
-
-    return fingerprint(result_config(_root_))[:FOLDER_FINGERPRINT_CHARS]
-
-
-FOLDER_FINGERPRINT_CHARS = 8
-
-
-def register_configs() -> None:
-    """Schemas are root configs, not group options, so `--help` lists only real choices; each
-    YAML option names its schema (`- /schema_model_cnn@_here_`). Also the resolvers that give
-    Optuna the direction of `return_metric` (see growlab.__main__.cli) and a run its folder."""
-    from growlab.engine.outcome import direction
-
-    OmegaConf.register_new_resolver("growlab_direction", direction, replace=True)
-    OmegaConf.register_new_resolver("growlab_fingerprint", run_fingerprint, replace=True)
-    cs = ConfigStore.instance()
-    for name, node in SCHEMAS.items():
-        cs.store(name=name, node=node)
-    cs.store(name="data_common", node=common_data_keys())

@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from growlab.config import register_configs
+from growlab.config_registration import register_configs
 from hydra_plugins.growlab_sweeper.run_plan import read_sweep_runs, run_folder
 
 REPO = Path(__file__).resolve().parents[1]

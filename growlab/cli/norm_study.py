@@ -127,7 +127,8 @@ def flowers_batches(batch: int, seeds: Sequence[int]) -> tuple[list[torch.Tensor
     """One random batch of growlab's Flowers102 training images per seed, and the class count."""
     from hydra import compose, initialize_config_module
 
-    from growlab.config import ConfigError, register_configs
+    from growlab.config import ConfigError
+    from growlab.config_registration import register_configs
 
     try:
         from growlab.data import load_data

@@ -16,7 +16,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from growlab.config import register_configs
+from growlab.config_registration import register_configs
 from growlab.data import DataSplits
 from growlab.growth.families import model_config
 from growlab.growth.nets import GrowableNet, build_network, initial_arch
