@@ -69,6 +69,7 @@ class Backbone(ModelFamily):
         return rank == IMAGES
 
     def check(self, model: Model) -> None:
+        # torchvision (about half a second) only when a backbone is asked for: start-up.
         import torchvision
 
         from growlab.growth.backbones import CLASSIFIER_ATTR

@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from growlab.config import ConfigError
@@ -132,8 +133,6 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def locate(target: str, key: str) -> type:
-    from hydra.utils import get_class
-
     try:
         return get_class(target)
     except Exception as exc:  # noqa: BLE001 - any import failure is the same refusal
