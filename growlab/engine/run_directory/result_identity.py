@@ -11,7 +11,7 @@ still depends on:
   changed run too; likewise `code.<module>` for the module outside growlab that `data.module`
   names (a user's own data set).
 The fingerprint (a hash of the result config) names a sweep's run folders and lets the report
-count each run once. This module imports no torch, so Hydra's resolvers can use it cheaply.
+count each run once.
 """
 
 from __future__ import annotations
