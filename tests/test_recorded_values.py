@@ -223,6 +223,7 @@ def test_every_summary_field_is_what_the_output_contract_defines(tmp_path, monke
         "slurm_array_job_id": "70",
         "slurm_array_task_id": "1",
         "cuda_visible_devices": "",  # the GPUs the process was given (none here)
+        "tf32": False,  # TF32 matmuls and convolutions: only with train.tf32=true on a GPU
         "stack_size": 1,  # trained alone, not in a stack of seeds
         "config_fingerprint": fingerprint(config),
         # The result config, with the trigger named even at its (unfingerprinted) default.
