@@ -73,6 +73,10 @@ def result_config(cfg: Any) -> dict[str, Any]:
     for key in ("data.shuffle_labels", "train.tf32"):
         if flat.get(key) is False:
             del flat[key]  # the default keeps the fingerprints of earlier runs
+    if flat.get("data.task") == "classification":
+        # data=teacher's default task, as before it had one; `outputs` shapes regression only.
+        del flat["data.task"]
+        flat.pop("data.outputs", None)
     if isinstance(trigger, dict) and not is_default(trigger):
         # The fixed schedule is every run's from before triggers: it keeps their fingerprints.
         flat.update(flatten(trigger, "trigger"))
