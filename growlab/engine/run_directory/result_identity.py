@@ -74,9 +74,11 @@ def result_config(cfg: Any) -> dict[str, Any]:
         if flat.get(key) is False:
             del flat[key]  # the default keeps the fingerprints of earlier runs
     if flat.get("data.task") == "classification":
-        # data=teacher's default task, as before it had one; `outputs` shapes regression only.
+        # data=teacher's default task and output count keep the fingerprints of its runs from
+        # before it had a regression task (a regression run keeps both keys).
         del flat["data.task"]
-        flat.pop("data.outputs", None)
+        if flat.get("data.outputs") == 4:
+            del flat["data.outputs"]
     if isinstance(trigger, dict) and not is_default(trigger):
         # The fixed schedule is every run's from before triggers: it keeps their fingerprints.
         flat.update(flatten(trigger, "trigger"))
