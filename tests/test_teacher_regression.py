@@ -12,6 +12,7 @@ import torch
 from conftest import compose_cfg, read_summary, run_in_process
 from omegaconf import OmegaConf
 
+from growlab.cli.evaluate import main as evaluate_main
 from growlab.config import ConfigError
 from growlab.data import load_data
 from growlab.engine.run_directory.result_identity import fingerprint, result_config
@@ -93,7 +94,7 @@ def test_the_default_task_keeps_the_fingerprints_of_earlier_teacher_runs() -> No
     assert len({fingerprint(plain), fingerprint(regression), fingerprint(wider)}) == 3
 
 
-def test_a_regression_run_is_judged_by_its_test_loss_and_learns(tmp_path) -> None:
+def test_a_regression_run_is_judged_by_its_test_loss_and_learns(tmp_path, capsys) -> None:
     fit = [*SMALL, "train.epochs_per_stage=30", "optimizer.lr=0.005"]
     wide = run_in_process([*fit, "model.width=32"], tmp_path / "w")
     narrow = run_in_process([*fit, "model.width=2"], tmp_path / "n")
@@ -106,6 +107,12 @@ def test_a_regression_run_is_judged_by_its_test_loss_and_learns(tmp_path) -> Non
     # The targets have variance 1 and noise 0.01: a student as wide as the teacher's 16 units
     # gets near the noise (0.04 measured), one of 2 units cannot (0.41).
     assert wide["test_loss"] < 0.1 and narrow["test_loss"] > 4 * wide["test_loss"]
+    # `python -m growlab.evaluate` rebuilds the network and reproduces its test loss (given
+    # the config file Hydra would write beside a run).
+    (tmp_path / "w" / ".hydra").mkdir()
+    OmegaConf.save(compose_cfg([*fit, "model.width=32"]), tmp_path / "w" / ".hydra/config.yaml")
+    assert evaluate_main([str(tmp_path / "w")]) == 0
+    assert "test_acc none; test_loss" in capsys.readouterr().out
 
 
 def test_stacked_width_growth_equals_the_solo_runs(tmp_path, caplog) -> None:
