@@ -134,6 +134,7 @@ def test_stacked_width_growth_equals_the_solo_runs(tmp_path, caplog) -> None:
                 compose_cfg([*overrides, f"seed={seed}"]), tmp_path / f"s{seed}", "val_loss"
             )
     assert "training 2 runs as one stack" in caplog.text
+    assert "width 8: test_loss " in caplog.text and "test_acc nan" not in caplog.text
     for seed in seeds:
         stacked = read_summary(tmp_path / f"s{seed}")
         solo = run_in_process([*overrides, f"seed={seed}"], tmp_path / f"solo{seed}")
