@@ -155,8 +155,26 @@ def _check_strategy(cfg: Any) -> GrowthStrategy:
             reason += " (is its package importable here? e.g. PYTHONPATH=<folder holding it>)"
         raise ConfigError(f"strategy={name} cannot be built: {reason}") from None
     strategy.check(cfg)
+    _check_targets(cfg, strategy)
     stage_plan(strategy, cfg)  # a per-stage epoch list of the wrong length
     return strategy
+
+
+def _check_targets(cfg: Any, strategy: GrowthStrategy) -> None:
+    """Float (regression) targets need an objective that trains on them, and it needs them."""
+    task = str(OmegaConf.select(cfg, "data.task", default="classification"))
+    objective = type(strategy.objective)
+    if task == "regression" and not objective.float_targets:
+        raise ConfigError(
+            f"data.task=regression gives float targets, which strategy.objective "
+            f"{objective.__name__} cannot train on; valid: objective=regression (or "
+            "data.task=classification)"
+        )
+    if task != "regression" and objective.float_targets:
+        raise ConfigError(
+            f"objective {objective.__name__} trains on float targets, but data={cfg.data.name} "
+            f"gives class labels (data.task={task}); valid: data=teacher data.task=regression"
+        )
 
 
 def _check_combinations(cfg: Any) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import pickle
 import sys
 from pathlib import Path
@@ -182,13 +183,18 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:  # the objective's extra model: a classifier
         result = evaluate(net, x, y, cfg.train.eval_batch_size)
-    match = abs(result.acc - record["test_acc"]) <= 1e-6
+    recorded = record["test_acc"]
     how = "whole model" if args.whole_model else "config + state_dict"
     line = (
         f"{args.run_dir} stage {record['stage']} depth {record['depth']} "
         f"width {record.get('width')} ({how}): "
-        f"test_acc {result.acc:.6f}, recorded {record['test_acc']:.6f}"
     )
+    if recorded is None:  # no accuracy (a regression objective): NaN, null in summary.json
+        match = math.isnan(result.acc)
+        line += "test_acc none"
+    else:
+        match = abs(result.acc - recorded) <= 1e-6
+        line += f"test_acc {result.acc:.6f}, recorded {recorded:.6f}"
     metric = objective.primary_metric
     if metric is not None:  # a lower-is-better loss judges the run: it must match too
         match = match and abs(result.loss - record[metric]) <= 1e-6 * max(1.0, record[metric])

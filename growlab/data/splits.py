@@ -49,10 +49,14 @@ def channel_std(
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, held_out) with `fraction` of each class held out, fixed by `seed`."""
+    """Indices (kept, held_out) with `fraction` of each class held out, fixed by `seed`; for
+    float (regression) targets, which have no classes, `fraction` of all examples at random."""
     if fraction <= 0:
         return np.arange(len(y)), np.arange(0)
     rng = np.random.default_rng(seed)
+    if np.issubdtype(y.dtype, np.floating):
+        held_out = np.sort(rng.permutation(len(y))[: int(round(fraction * len(y)))])
+        return np.setdiff1d(np.arange(len(y)), held_out, assume_unique=True), held_out
     held: list[np.ndarray] = []
     for label in np.unique(y):
         members = np.flatnonzero(y == label)
@@ -65,7 +69,8 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 def shuffled(splits: DataSplits, seed: int) -> DataSplits:
     """`data.shuffle_labels`: the training and validation labels permuted together (seeded),
     the examples and the test labels as they were. Each class keeps its count; no training or
-    validation example keeps a reason for its label, so nothing learnt can show on test."""
+    validation example keeps a reason for its label, so nothing learnt can show on test.
+    Float (regression) targets are permuted by example, each row whole."""
     labels = torch.cat([splits.y_train, splits.y_val])
     order = torch.from_numpy(np.random.RandomState(seed).permutation(len(labels)))
     labels = labels[order]
@@ -102,8 +107,13 @@ def finish(
         np.subtract(a, mean, out=out, dtype=np.float32)
         return torch.from_numpy(np.divide(out, std, out=out))
 
+    regression = np.issubdtype(y_train.dtype, np.floating)
+
     def labels(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(a, dtype=np.int64))
+        return torch.from_numpy(np.asarray(a, dtype=np.float32 if regression else np.int64))
+
+    # Float targets (N, outputs): num_classes is the number of outputs the network predicts.
+    outputs = y_train.shape[1] if regression else int(max(y_train.max(), y_test.max()) + 1)
 
     return DataSplits(
         name=name,
@@ -113,5 +123,5 @@ def finish(
         y_val=labels(y_train[held]),
         x_test=norm(x_test),
         y_test=labels(y_test),
-        num_classes=int(max(y_train.max(), y_test.max()) + 1),
+        num_classes=outputs,
     )

@@ -56,6 +56,9 @@ class Objective:
     # The stage key a run is judged by when it is not test_acc (higher is better): a lower-is-
     # better loss (summary.json's `primary_metric`; growlab.report reads it).
     primary_metric: ClassVar[str | None] = None
+    # Trains on float targets (a data set's regression task) rather than integer labels;
+    # growlab.validation refuses a data set whose targets are the other kind.
+    float_targets: ClassVar[bool] = False
 
     def check(self, model: Mapping[str, Any]) -> None:
         if self.models is not None and model["name"] not in self.models:
@@ -110,6 +113,34 @@ class Classification(Objective):
             return math.nan
         p = torch.bincount(y.flatten()).double() / y.numel()
         return float(-(p[p > 0] * p[p > 0].log()).sum())
+
+
+@dataclass
+class Regression(Objective):
+    """`objective=regression`: mean squared error on a data set's float targets (`data=teacher
+    data.task=regression`), averaged over examples and outputs. After each stage it records
+    `val_loss`/`test_loss` (that MSE); accuracy has no meaning here and is NaN. Runs are judged
+    by their test loss, lower is better: the summary's `primary_metric`."""
+
+    primary_metric: ClassVar[str | None] = "test_loss"
+    float_targets: ClassVar[bool] = True
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(outputs, targets)
+
+    def replica_losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if type(self).loss is not Regression.loss:
+            return super().replica_losses(outputs, targets)
+        return F.mse_loss(outputs, targets, reduction="none").flatten(1).mean(1)
+
+    def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
+        return own_metrics(trainer, self)
+
+    def chance_loss(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """The MSE of predicting the split's mean target: its outputs' mean variance."""
+        if type(self).loss is not Regression.loss or not y.dtype.is_floating_point or not len(y):
+            return math.nan
+        return float((y.double() - y.double().mean(0)).square().mean())
 
 
 def own_metrics(trainer: Trainer, objective: Objective) -> dict[str, Any]:

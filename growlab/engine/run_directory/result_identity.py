@@ -74,6 +74,12 @@ def result_config(cfg: Any) -> dict[str, Any]:
     for key in ("data.shuffle_labels", "train.tf32"):
         if flat.get(key) is False:
             del flat[key]  # the default keeps the fingerprints of earlier runs
+    if flat.get("data.task") == "classification":
+        # data=teacher's default task and output count keep the fingerprints of its runs from
+        # before it had a regression task (a regression run keeps both keys).
+        del flat["data.task"]
+        if flat.get("data.outputs") == 4:
+            del flat["data.outputs"]
     if isinstance(trigger, dict) and not is_default(trigger):
         # The fixed schedule is every run's from before triggers: it keeps their fingerprints.
         flat.update(flatten(trigger, "trigger"))

@@ -91,10 +91,12 @@ def operator_used(operator: object | None) -> dict[str, str | None]:
 
 
 def stage_line(record: dict[str, Any], previous: dict[str, Any] | None, n_stages: int) -> str:
+    acc = record["test_acc"]
+    # A run without accuracy (regression: NaN) shows its test loss instead.
+    test = f"test_acc {acc:.4f}" if acc == acc else f"test_loss {record.get('test_loss'):.4g}"
     line = (
         f"stage {record['stage'] + 1}/{n_stages} [{record['phase']}] depth {record['depth']} "
-        f"width {record.get('width')}: "
-        f"test_acc {record['test_acc']:.4f} val_loss {record['val_loss']:.4f}"
+        f"width {record.get('width')}: {test} val_loss {record['val_loss']:.4f}"
     )
     if record["preservation_error"] is not None:
         line += f" preservation_error {record['preservation_error']:.2e}"
