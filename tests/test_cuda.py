@@ -62,6 +62,23 @@ def test_every_strategy_runs_on_cuda(case, tmp_path: Path) -> None:
     assert read_summary(tmp_path)["test_acc"] == summary["test_acc"]
 
 
+REGRESSION = ["data=teacher", "data.task=regression", "objective=regression", "data.noise=0.3"]
+
+
+@pytest.mark.parametrize("strategy", ["gradmax-widen", "identity-insert"])
+def test_the_regression_teacher_trains_on_cuda_solo_and_stacked(strategy, tmp_path) -> None:
+    overrides = [*CUDA, *REGRESSION, f"strategy={strategy}", "debug=fast", "model.width=8"]
+    summaries = stacked(overrides, [0, 1], tmp_path / "stack")
+    for seed, summary in zip([0, 1], summaries, strict=True):
+        solo = run_in_process([*overrides, f"seed={seed}"], tmp_path / f"solo{seed}")
+        assert summary["status"] == solo["status"] == "completed"
+        assert summary["device"] == "cuda" and summary["test_acc"] is None
+        stacked_loss = first_epoch_loss(tmp_path / "stack" / f"seed{seed}")
+        assert stacked_loss == pytest.approx(first_epoch_loss(tmp_path / f"solo{seed}"), rel=1e-4)
+        # Float rounding grows over the stages' Adam steps (on the CPU too: 4e-3 here).
+        assert summary["test_loss"] == pytest.approx(solo["test_loss"], rel=1e-2)
+
+
 def _stack(replicas: int, n_train: int):
     cfg = compose_cfg([*CUDA, "model.width=64"])
     data = data_on_device(load_data(cfg.data), torch.device("cuda"))
