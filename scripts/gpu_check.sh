@@ -18,7 +18,9 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 status=0
 "$py" scripts/benchmark.py --only stacks lm --device cuda --out "$out/benchmark_gpu.json" || status=$?
-"$py" scripts/bench/gpu_epoch.py --out "$out/gpu_epoch.json" || status=$?
+for part in floor profile stack-profile; do  # a process each, as measured (CUPTI, graphs)
+  "$py" scripts/bench/gpu_epoch.py --only "$part" --out "$out/gpu_epoch_$part.json" || status=$?
+done
 "$py" -m pytest -q -m "" tests/test_cuda.py tests/test_precision.py \
   --junitxml="$out/cuda_tests.xml" || status=$?
 exit "$status"
