@@ -116,7 +116,21 @@ class Classification(Objective):
 
 
 @dataclass
-class Regression(Objective):
+class MeanSquaredError(Objective):
+    """Trains on the mean squared error between the outputs and float targets, averaged over
+    examples and features (a stack's replicas each their own)."""
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(outputs, targets)
+
+    def replica_losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if type(self).loss is not MeanSquaredError.loss:  # a subclass with its own loss
+            return super().replica_losses(outputs, targets)
+        return F.mse_loss(outputs, targets, reduction="none").flatten(1).mean(1)
+
+
+@dataclass
+class Regression(MeanSquaredError):
     """`objective=regression`: mean squared error on a data set's float targets (`data=teacher
     data.task=regression`), averaged over examples and outputs. After each stage it records
     `val_loss`/`test_loss` (that MSE); accuracy has no meaning here and is NaN. Runs are judged
@@ -125,20 +139,13 @@ class Regression(Objective):
     primary_metric: ClassVar[str | None] = "test_loss"
     float_targets: ClassVar[bool] = True
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(outputs, targets)
-
-    def replica_losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if type(self).loss is not Regression.loss:
-            return super().replica_losses(outputs, targets)
-        return F.mse_loss(outputs, targets, reduction="none").flatten(1).mean(1)
-
     def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
         return own_metrics(trainer, self)
 
     def chance_loss(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """The MSE of predicting the split's mean target: its outputs' mean variance."""
-        if type(self).loss is not Regression.loss or not y.dtype.is_floating_point or not len(y):
+        mse = type(self).loss is MeanSquaredError.loss
+        if not mse or not y.dtype.is_floating_point or not len(y):
             return math.nan
         return float((y.double() - y.double().mean(0)).square().mean())
 
@@ -152,7 +159,7 @@ def own_metrics(trainer: Trainer, objective: Objective) -> dict[str, Any]:
 
 
 @dataclass
-class Reconstruction(Objective):
+class Reconstruction(MeanSquaredError):
     """Seed 004's unsupervised greedy pretraining: the network is an autoencoder.
 
     The grown blocks are the encoder and the head reconstructs the (flattened, normalised)
@@ -173,14 +180,6 @@ class Reconstruction(Objective):
 
     def targets(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return x.flatten(1)
-
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(outputs, targets)
-
-    def replica_losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if type(self).loss is not Reconstruction.loss:
-            return super().replica_losses(outputs, targets)
-        return F.mse_loss(outputs, targets, reduction="none").flatten(1).mean(1)
 
     def stage_metrics(self, trainer: Trainer) -> dict[str, Any]:
         recon_train = trainer.evaluate(trainer.net, "train", self)
