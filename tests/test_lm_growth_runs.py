@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import compose_cfg, read_summary, run_cli, run_in_process, without_timing
+from conftest import read_summary, run_cli, run_in_process, without_timing
+from test_stacked import stacked
 
 from growlab.cli.evaluate import main as evaluate_main
 from growlab.engine import runners as solo_runner
-from growlab.engine.stacking.session import StackSession
 
 # Whole runs of every transformer operator (evaluate, resume, stacked): in `--all` (CI).
 pytestmark = pytest.mark.slow
@@ -82,17 +82,12 @@ def test_resume_after_a_growth_equals_the_uninterrupted_run(strategy, tmp_path, 
 def test_stacked_seeds_equal_their_solo_runs(strategy, tmp_path, caplog) -> None:
     overrides = lm_strategy(strategy)
     seeds = [0, 1]
-    session = StackSession(len(seeds))
     with caplog.at_level(logging.INFO, logger="growlab"):
-        for seed in seeds:
-            session.join(
-                compose_cfg([*overrides, f"seed={seed}"]), tmp_path / f"k{seed}", "val_loss"
-            )
+        summaries = stacked(overrides, seeds, tmp_path / "stack", "val_loss")
     assert "training 2 runs as one stack" in caplog.text and "one by one" not in caplog.text
-    for seed in seeds:
-        stacked = read_summary(tmp_path / f"k{seed}")
+    for seed, stacked_run in zip(seeds, summaries, strict=True):
         solo = run_in_process([*overrides, f"seed={seed}"], tmp_path / f"solo{seed}")
-        assert stacked["status"] == solo["status"] == "completed"
-        for a, b in zip(stacked["stages"], solo["stages"], strict=True):
+        assert stacked_run["status"] == solo["status"] == "completed"
+        for a, b in zip(stacked_run["stages"], solo["stages"], strict=True):
             assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-4)
-        assert stacked["train_flops"] == solo["train_flops"]
+        assert stacked_run["train_flops"] == solo["train_flops"]

@@ -33,11 +33,14 @@ from growlab.engine.stacking.session import StackSession
 STACK_LINE = "as one stack"
 
 
-def stacked(overrides: list[str], seeds: list[int], root: Path) -> list[dict[str, Any]]:
-    """Train these seeds as one stack in this process; their summaries."""
+def stacked(
+    overrides: list[str], seeds: list[int], root: Path, metric: str = "val_acc"
+) -> list[dict[str, Any]]:
+    """Train these seeds as one stack in this process (each in root/seed<N>, returning
+    `metric` to the sweeper); their summaries."""
     session = StackSession(len(seeds))
     for seed in seeds:
-        session.join(compose_cfg([*overrides, f"seed={seed}"]), root / f"seed{seed}", "val_acc")
+        session.join(compose_cfg([*overrides, f"seed={seed}"]), root / f"seed{seed}", metric)
     return [read_summary(root / f"seed{seed}") for seed in seeds]
 
 

@@ -11,12 +11,12 @@ import pytest
 import torch
 from conftest import compose_cfg, read_summary, run_in_process
 from omegaconf import OmegaConf
+from test_stacked import stacked
 
 from growlab.cli.evaluate import main as evaluate_main
 from growlab.config import ConfigError
 from growlab.data import load_data
 from growlab.engine.run_directory.result_identity import fingerprint, result_config
-from growlab.engine.stacking.session import StackSession
 from growlab.growth.objectives import Regression
 from growlab.validation import validate
 
@@ -127,20 +127,16 @@ def test_stacked_width_growth_equals_the_solo_runs(tmp_path, caplog) -> None:
         "train.epochs_per_stage=4",
     ]
     seeds = [0, 1]
-    session = StackSession(len(seeds))
     with caplog.at_level(logging.INFO, logger="growlab"):
-        for seed in seeds:
-            session.join(
-                compose_cfg([*overrides, f"seed={seed}"]), tmp_path / f"s{seed}", "val_loss"
-            )
+        summaries = stacked(overrides, seeds, tmp_path / "stack", "val_loss")
     assert "training 2 runs as one stack" in caplog.text
     assert "width 8: test_loss " in caplog.text and "test_acc nan" not in caplog.text
-    for seed in seeds:
-        stacked = read_summary(tmp_path / f"s{seed}")
+    for seed, stacked_run in zip(seeds, summaries, strict=True):
         solo = run_in_process([*overrides, f"seed={seed}"], tmp_path / f"solo{seed}")
-        assert stacked["status"] == solo["status"] == "completed"
-        assert [s["width"] for s in stacked["stages"]] == [s["width"] for s in solo["stages"]]
-        assert stacked["stages"][-1]["width"] > 4
-        for a, b in zip(stacked["stages"], solo["stages"], strict=True):
+        assert stacked_run["status"] == solo["status"] == "completed"
+        widths = [s["width"] for s in stacked_run["stages"]]
+        assert widths == [s["width"] for s in solo["stages"]]
+        assert stacked_run["stages"][-1]["width"] > 4
+        for a, b in zip(stacked_run["stages"], solo["stages"], strict=True):
             assert a["epochs"] == b["epochs"]
             assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-3, abs=1e-5)
