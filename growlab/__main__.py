@@ -36,7 +36,6 @@ from growlab.config_registration import register_configs
 from growlab.engine.job import Refused, run_job
 from growlab.engine.outcome import RunOutcome, outcome
 from growlab.engine.progress import finished_line, log_sweep_count
-from growlab.engine.stacking import session as stack_session
 
 log = logging.getLogger("growlab")
 register_configs()
@@ -53,9 +52,6 @@ def main(cfg: DictConfig) -> RunOutcome:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     metric = ReturnMetric(cfg.return_metric).value
-    session = stack_session.current()
-    if session is not None:  # a stack of seeds (hydra.sweeper.stack_seeds=true)
-        return session.join(cfg, run_dir, metric)
     try:
         summary = run_job(cfg, run_dir)
     except Refused as exc:

@@ -223,6 +223,7 @@ def test_a_stack_killed_by_sigterm_resumes_to_the_uninterrupted_result(tmp_path)
         (["hydra.sweeper.stack_seeds=maybe"], "stack_seeds=maybe; valid: true, false"),
         (["hydra.sweeper.runs_per_job=2"], "runs_per_job=2 with stack_seeds=true"),
         (["hydra/launcher=submitit_local"], "needs a launcher that stacks runs"),
+        (["hydra/launcher=basic"], "got BasicLauncher; valid: hydra/launcher=in_process"),
     ],
 )
 def test_a_bad_stacking_request_is_refused_before_any_run(bad, message, tmp_path) -> None:
@@ -234,6 +235,26 @@ def test_a_bad_stacking_request_is_refused_before_any_run(bad, message, tmp_path
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stdout + result.stderr
     assert not sweep.exists() or not any(p.is_dir() for p in sweep.iterdir())
+
+
+def test_a_stack_that_never_fills_trains_the_jobs_that_joined_when_the_launcher_finishes(
+    tmp_path,
+) -> None:
+    """A job Hydra itself fails before its task runs never joins: the launcher's `finish`
+    still trains the others, each to its own solo result."""
+    overrides = ["depth=2", "train.epochs_per_stage=2", "logger=none"]
+    session = StackSession(3)
+    placeholders = [
+        session.join(compose_cfg([*overrides, f"seed={seed}"]), tmp_path / f"seed{seed}", "val_acc")
+        for seed in (0, 1)
+    ]
+    assert [p.status for p in placeholders] == ["stacked", "stacked"]
+    assert not (tmp_path / "seed0" / "summary.json").exists()
+    session.finish()
+    outcomes = [session.final(p) for p in placeholders]
+    assert [o.status for o in outcomes] == ["completed", "completed"]
+    solo = run_in_process([*overrides, "seed=1"], tmp_path / "solo")
+    assert read_summary(tmp_path / "seed1")["test_acc"] == solo["test_acc"]
 
 
 def test_signals_wait_until_the_stacks_checkpoints_are_written() -> None:

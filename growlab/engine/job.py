@@ -2,7 +2,8 @@
 
 `open_run` does everything before training (and refuses with `Refused` before any of it);
 `start_run` builds the run; `fail` records a crash. `run_job` chains them for a solo run; a
-stack of replicas (growlab.engine.stacking.session) opens several and trains them together.
+stack of replicas (growlab.engine.stacking.session, from growlab's launchers) opens several
+and trains them together.
 """
 
 from __future__ import annotations

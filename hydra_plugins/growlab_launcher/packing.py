@@ -35,6 +35,8 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
 )
 from omegaconf import OmegaConf, open_dict
 
+from hydra_plugins.growlab_launcher.stacks import run_stack
+
 log = logging.getLogger(__name__)
 
 RunArgs = tuple[list[str], str, int, str, dict[type, Singleton]]
@@ -42,7 +44,7 @@ RunArgs = tuple[list[str], str, int, str, dict[type, Singleton]]
 
 class Pack:
     """Runs of a sweep in one submitit job: one after the other, or (`stacked`) trained
-    together as a stack of seeds (growlab.engine.stacking.session)."""
+    together as a stack of seeds (stacks.py)."""
 
     def __init__(
         self, launcher: BaseSubmititLauncher, runs: list[RunArgs], stacked: bool = False
@@ -64,12 +66,9 @@ class Pack:
 
     def run_stack(self) -> list[JobReturn]:
         """A requeued stack starts over as a whole: each run resumes from its `last.pt`."""
-        from growlab.engine.stacking.session import resolve, stack_session
-
-        with stack_session(len(self.runs)) as session:
-            returns = [self.launcher(*run) for run in self.runs]
-        resolve(returns, session)
-        return returns
+        return run_stack(
+            self.launcher, len(self.runs), lambda joining: [joining(*r) for r in self.runs]
+        )
 
     def checkpoint(self) -> Any:
         import submitit

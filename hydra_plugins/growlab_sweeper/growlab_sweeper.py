@@ -9,8 +9,9 @@
   paid once) with growlab's submitit launchers (`hydra/launcher=slurm` or `local`). The basic
   launcher already runs the whole sweep in this one process, so K changes nothing there.
 - `stack_seeds=true` trains the jobs that differ only in `seed` together, as one stack of
-  replicas in one process (growlab.engine.stacking.session): with the basic launcher here, with
-  growlab's submitit launchers one job (one SLURM array task) per stack. Each job keeps its own
+  replicas in one process: growlab's launchers group the jobs into stacks
+  (hydra_plugins/growlab_launcher/stacks.py), the default one here, the submitit ones one job
+  (one SLURM array task) per stack. Each job keeps its own
   run directory and outputs.
 - A job that fails or diverges never stops the others: growlab's task returns its status
   instead of raising, and at the end the sweep's last line says how many runs did not complete
@@ -40,7 +41,8 @@ from hydra_plugins.growlab_sweeper.run_plan import batches, plan_runs, write_swe
 
 log = logging.getLogger(__name__)
 
-LOCAL_LAUNCHERS = ("BasicLauncher",)
+# Launchers that run every job in this process (the default is growlab's InProcessLauncher).
+LOCAL_LAUNCHERS = ("BasicLauncher", "InProcessLauncher")
 EXIT_REFUSED, EXIT_INCOMPLETE = 2, 1
 
 
@@ -113,13 +115,12 @@ class GrowlabSweeper(BasicSweeper):
                 self.runs_per_job,
             )
             raise SystemExit(EXIT_REFUSED)
-        name = type(self.launcher).__name__
-        if not hasattr(self.launcher, "stacks") and name not in LOCAL_LAUNCHERS:
+        if not hasattr(self.launcher, "stacks"):
             log.error(
                 "invalid configuration: hydra.sweeper.stack_seeds=true needs a launcher that "
-                "stacks runs, got %s; valid: the basic launcher (default), hydra/launcher=slurm, "
-                "hydra/launcher=local",
-                name,
+                "stacks runs, got %s; valid: hydra/launcher=in_process (the default), "
+                "hydra/launcher=slurm, hydra/launcher=local",
+                type(self.launcher).__name__,
             )
             raise SystemExit(EXIT_REFUSED)
 
@@ -206,23 +207,8 @@ class GrowlabSweeper(BasicSweeper):
         )
         ordered = [job for stack in stacks for job in stack]
         assert self.launcher is not None
-        if hasattr(self.launcher, "stacks"):
-            self.launcher.stacks = sizes  # type: ignore[union-attr]
-            return [self.launcher.launch(ordered, initial_job_idx=0)]
-        from growlab.engine.stacking.session import resolve, stack_session
-
-        returns: list[Sequence[JobReturn]] = []
-        first = 0
-        for stack in stacks:
-            if len(stack) == 1:
-                returns.append(self.launcher.launch(stack, initial_job_idx=first))
-            else:
-                with stack_session(len(stack)) as session:
-                    launched = self.launcher.launch(stack, initial_job_idx=first)
-                resolve(launched, session)
-                returns.append(launched)
-            first += len(stack)
-        return returns
+        self.launcher.stacks = sizes  # type: ignore[attr-defined]  # checked by check_stacking
+        return [self.launcher.launch(ordered, initial_job_idx=0)]
 
     @staticmethod
     def report(sweep_dir: Path, results: list[JobReturn], duplicates: int = 0) -> None:

@@ -1,24 +1,26 @@
 """Hydra jobs that differ only in `seed`, trained as one stack (hydra.sweeper.stack_seeds=true).
 
 Hydra runs a sweep's jobs one at a time, each through its own `run_job` (run directory,
-`.hydra/`, job number, log file). To train a stack, the launcher opens a `StackSession` for the
-stack's jobs and runs them as usual: each job's task validates its config, takes its run
+`.hydra/`, job number, log file). To train a stack, growlab's launcher
+(hydra_plugins/growlab_launcher/stacks.py) runs the stack's jobs as usual but with the
+session's `task` as their task function: each job's task validates its config, takes its run
 directory and joins the session instead of training; the last job to join trains them all
-together, then every job's outcome is known and the launcher hands it back to the sweeper
-(`resolve`). A job that is refused, already finished or fails to start is answered at once
-and stays out of the stack.
+together. A job that is refused, already finished or fails to start is answered at once and
+stays out of the stack.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from growlab.config import ReturnMetric
 from growlab.engine.job import Refused, open_run, start_run
 from growlab.engine.outcome import RunOutcome, outcome
 from growlab.engine.stacking.lockstep import StackedRun
@@ -28,19 +30,24 @@ from growlab.engine.stacking.replica_logs import job_log_files
 log = logging.getLogger("growlab")
 
 PENDING = "stacked"  # status of a placeholder outcome until its stack has trained
-_current = threading.local()
 
 
 class StackSession:
     def __init__(self, size: int) -> None:
-        self.size, self.joined = size, 0
+        self.size, self.joined, self.trained = size, 0, False
+        self.metric = "val_acc"
         self.locks = ExitStack()
         self.replicas: list[Replica] = []
         self.outcomes: dict[str, RunOutcome] = {}
 
+    def task(self, cfg: DictConfig) -> RunOutcome:
+        """A Hydra task function for the stack's jobs: join the stack instead of training."""
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        return self.join(cfg, run_dir, ReturnMetric(cfg.return_metric).value)
+
     def join(self, cfg: Any, run_dir: Path, metric: str) -> RunOutcome:
         """Add a job; the last one trains the stack. Its outcome, or a placeholder."""
-        self.joined += 1
+        self.joined, self.metric = self.joined + 1, metric
         try:
             self._add(cfg, run_dir, metric)
         finally:
@@ -72,6 +79,7 @@ class StackSession:
         self.replicas.append(Replica(run, rng, job_log_files(run_dir), setup_s))
 
     def train(self, metric: str) -> None:
+        self.trained = True
         try:
             summaries = StackedRun(self.replicas).run() if self.replicas else []
             for replica, summary in zip(self.replicas, summaries, strict=True):
@@ -80,26 +88,16 @@ class StackSession:
         finally:
             self.locks.close()
 
+    def finish(self) -> None:
+        """After every job ran: train whoever joined if the stack never filled (a job that
+        Hydra itself failed before its task ran), and release the run directories."""
+        if not self.trained and self.replicas:
+            log.warning("stack: %d of %d jobs joined; training those", self.joined, self.size)
+            self.train(self.metric)
+        self.locks.close()
 
-@contextmanager
-def stack_session(size: int) -> Iterator[StackSession]:
-    """While open, growlab's task function joins this stack instead of training alone."""
-    session = StackSession(size)
-    _current.session = session
-    try:
-        yield session
-    finally:
-        _current.session = None
-        session.locks.close()
-
-
-def current() -> StackSession | None:
-    return getattr(_current, "session", None)
-
-
-def resolve(returns: Sequence[Any], session: StackSession) -> None:
-    """Give each job's Hydra JobReturn the outcome its stack produced."""
-    for job_return in returns:
-        value = getattr(job_return, "_return_value", None)
-        if isinstance(value, RunOutcome) and value.run_dir in session.outcomes:
-            job_return.return_value = session.outcomes[value.run_dir]
+    def final(self, placeholder: Any) -> Any:
+        """A job's outcome once its stack has trained (the value its task returned before)."""
+        if isinstance(placeholder, RunOutcome):
+            return self.outcomes.get(placeholder.run_dir, placeholder)
+        return placeholder
