@@ -108,6 +108,36 @@ def test_each_trigger_against_the_best_of_four_fixed_schedules(tmp_path: Path) -
     assert budget["p_holm"] >= budget["p_value"]
 
 
+def test_a_trigger_that_ends_before_the_best_schedules_first_stage_meets_one_that_reaches_it(
+    tmp_path: Path,
+) -> None:
+    root = trigger_sweep(tmp_path)
+    gradient = {"strategy.name": "grow", "train.epochs_per_stage": 2, "trigger.name": "gradient"}
+    for seed in SEEDS:  # ends at 1.5e9: before the best schedule's (e2) first stage at 2e9
+        write_run(root, "gradient", seed, [0.5, 1.5], [0.4, 0.6 + 0.01 * seed + 0.002 * seed**2],
+                  gradient)  # fmt: skip
+    sweep = Sweep(collect(root))
+    row = by_trigger(trigger_rows(sweep))["gradient"]
+    assert "train.epochs_per_stage=2" in row["best_fixed"]
+    # Only e1 (stage ends 1e9, 2e9) reaches 1.5e9 FLOPs: 0.55 there, + 0.01 x seed.
+    assert "train.epochs_per_stage=1" in row["paired_fixed"]
+    assert row["n"] == 3 and row["unpaired_runs"] == 0 and row["ended_before_fixed"] == 0
+    assert row["fixed_acc_at_trigger_budget"] == pytest.approx(0.56)
+    assert row["delta_mean"] == pytest.approx(0.05 + 0.002 * 5 / 3)
+    assert row["verdict"] == BETTER
+    cell = next(r for r in trigger_table(sweep).rows if "gradient" in r)
+    assert any("(against " in c and "epochs_per_stage=1" in c for c in cell)
+    # With no schedule reaching its FLOPs, the runs are counted, not compared.
+    for seed in SEEDS:
+        write_run(
+            root, "early", seed, [0.2, 0.5], [0.3, 0.4], {**gradient, "trigger.name": "merit"}
+        )
+    rows = by_trigger(trigger_rows(Sweep(collect(root))))
+    assert rows["merit"]["n"] == 0 and rows["merit"]["ended_before_fixed"] == 3
+    assert rows["merit"]["paired_fixed"] == rows["merit"]["best_fixed"]
+    assert rows["gradient"]["paired_fixed"] == row["paired_fixed"]
+
+
 def test_a_lower_loss_makes_the_best_fixed_schedule(tmp_path: Path) -> None:
     root = tmp_path / "lm"
     for seed in SEEDS:

@@ -11,7 +11,10 @@ fixed schedules of its context: the same line but for the schedule keys (`trigge
 best of them has the best mean final metric over its seeds (highest accuracy, lowest loss).
 Per seed, the trigger run's final metric is set against the best schedule's run of that seed
 at the trigger run's own final cumulative training FLOPs (interpolated linearly between that
-run's stage ends; a run that ended earlier keeps its final value).
+run's stage ends; a run that ended earlier keeps its final value). A trigger run that ended
+before the best schedule's first stage did has no equal-FLOPs point on it; then the best of
+the schedules that reach every trigger run's FLOPs stands in (say, a shorter schedule), and the
+row names it (`paired_fixed`); if none does, those runs are left out (`ended_before_fixed`).
 """
 
 from __future__ import annotations
@@ -129,31 +132,74 @@ def trigger_fields(metric: Metric) -> dict[str, str]:
     }
 
 
+@dataclass
+class Pairs:
+    """A trigger line's runs set against one fixed schedule's runs of the same seed."""
+
+    own: list[float]
+    fixed_at: list[float]
+    fixed_final: list[float]
+    ratios: list[float]
+    early: int  # runs that ended before the schedule's first stage did: not comparable
+
+    @property
+    def deltas(self) -> list[float]:
+        return [mine - at for mine, at in zip(self.own, self.fixed_at, strict=True)]
+
+
+def pair_runs(
+    runs: list[RunRecord], schedule: Schedule | None, metric: Metric, pair_on: list[str] | None
+) -> Pairs:
+    pairs = Pairs([], [], [], [], 0)
+    partners = {seed_key(r, pair_on): r for r in schedule.runs} if schedule else {}
+    for run in runs:
+        partner = partners.get(seed_key(run, pair_on))
+        mine = curve(run, metric)
+        theirs = curve(partner, metric) if partner is not None else []
+        if not mine or not theirs:
+            continue
+        at = acc_within_budget(theirs, mine[-1][0])
+        if at is None:  # the trigger stopped before the schedule's first stage ended
+            pairs.early += 1
+            continue
+        pairs.own.append(mine[-1][1])
+        pairs.fixed_at.append(at)
+        pairs.fixed_final.append(theirs[-1][1])
+        pairs.ratios.append(mine[-1][0] / theirs[-1][0])
+    return pairs
+
+
+def partner_schedule(
+    runs: list[RunRecord], candidates: list[Schedule], metric: Metric, pair_on: list[str] | None
+) -> tuple[Schedule | None, Schedule | None, Pairs]:
+    """The best fixed schedule, and the one the trigger's runs are set against: the best, or,
+    when runs of the trigger ended before the best's first stage did (so no FLOPs are equal),
+    the best of the schedules that reach every such run's FLOPs, if one does."""
+    best = best_schedule(candidates, metric)
+    pairs = pair_runs(runs, best, metric, pair_on)
+    if not pairs.early:
+        return best, best, pairs
+    covering = {id(s): pair_runs(runs, s, metric, pair_on) for s in candidates}
+    reaching = [s for s in candidates if covering[id(s)].own and not covering[id(s)].early]
+    chosen = best_schedule(reaching, metric)
+    if chosen is None:
+        return best, best, pairs
+    return best, chosen, covering[id(chosen)]
+
+
 def trigger_rows(sweep: Sweep, pair_on: list[str] | None = None) -> list[dict[str, Any]]:
     """Per trigger line: the best fixed schedule of its context and, paired by seed, the
     trigger's final metric minus that schedule's at the trigger run's final FLOPs (mean, 95% t
-    interval, paired t-test, Holm over the rows, verdict in the metric's direction)."""
+    interval, paired t-test, Holm over the rows, verdict in the metric's direction). Where the
+    trigger's runs end before the best schedule's first stage, the best schedule that reaches
+    their FLOPs stands in for it (`paired_fixed`)."""
     metric, names = sweep.metric, trigger_fields(sweep.metric)
     schedules = fixed_schedules(sweep)
     rows, results = [], []
     for (key, most), runs in trigger_lines(sweep).items():
         candidates = schedules.get(schedule_context(sweep, key), [])
-        best = best_schedule(candidates, metric)
-        partners = {seed_key(r, pair_on): r for r in best.runs} if best else {}
-        deltas, own, fixed_at, fixed_final, ratios = [], [], [], [], []
-        for run in runs:
-            partner = partners.get(seed_key(run, pair_on))
-            mine = curve(run, metric)
-            theirs = curve(partner, metric) if partner is not None else []
-            at = acc_within_budget(theirs, mine[-1][0]) if mine and theirs else None
-            if at is None:  # no partner, or the trigger stopped before its first stage ended
-                continue
-            own.append(mine[-1][1])
-            fixed_at.append(at)
-            fixed_final.append(theirs[-1][1])
-            deltas.append(mine[-1][1] - at)
-            ratios.append(mine[-1][0] / theirs[-1][0])
-        result = paired(deltas)
+        best, paired_with, pairs = partner_schedule(runs, candidates, metric, pair_on)
+        result = paired(pairs.deltas)
         results.append(result)
         rows.append(
             {
@@ -164,12 +210,14 @@ def trigger_rows(sweep: Sweep, pair_on: list[str] | None = None) -> list[dict[st
                 "best_fixed": None if best is None else schedule_label(sweep, best),
                 "best_fixed_depth": None if best is None else best.depth,
                 names["best_mean"]: None if best is None else best.mean,
-                "flops_ratio": mean_of(ratios),
-                metric.key: mean_of(own),
-                names["fixed_at"]: mean_of(fixed_at),
-                names["fixed_final"]: mean_of(fixed_final),
+                "paired_fixed": None if paired_with is None else schedule_label(sweep, paired_with),
+                "flops_ratio": mean_of(pairs.ratios),
+                metric.key: mean_of(pairs.own),
+                names["fixed_at"]: mean_of(pairs.fixed_at),
+                names["fixed_final"]: mean_of(pairs.fixed_final),
                 **interval_fields(result),
-                "unpaired_runs": len(runs) - len(deltas),
+                "unpaired_runs": len(runs) - len(pairs.own),
+                "ended_before_fixed": pairs.early,
             }
         )
     higher = metric.higher_is_better

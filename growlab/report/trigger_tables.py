@@ -32,7 +32,7 @@ def trigger_table(sweep: Sweep, pair_on: list[str] | None = None) -> Table:
             *_trigger(sweep, r),
             _size(r["max_depth"]),
             str(r["fixed_schedules"]),
-            r["best_fixed"] or "none",
+            _best(r),
             cell(r[names["best_mean"]]),
             str(r["n"]),
             cell(r["flops_ratio"], 3),
@@ -46,6 +46,7 @@ def trigger_table(sweep: Sweep, pair_on: list[str] | None = None) -> Table:
         for r in records
     ]
     unpaired = sum(r["unpaired_runs"] for r in records)
+    early = sum(r["ended_before_fixed"] for r in records)
     shared = "seed" if pair_on is None else ", ".join(pair_on)
     note = (
         "Each trigger against the best fixed schedule of its context (the same line but for "
@@ -56,11 +57,23 @@ def trigger_table(sweep: Sweep, pair_on: list[str] | None = None) -> Table:
         f"stage ends; a fixed run that ended earlier keeps its final value), so {metric.direction}"
         ". FLOPs / fixed's: the trigger run's final FLOPs over the fixed run's. Mean over seeds, "
         "95% t interval, two-sided paired t-test, Holm's correction over this table's rows; a "
-        "verdict needs Holm p < 0.05 and n ≥ 2."
-        + (f" {unpaired} trigger run(s) had no fixed partner and are left out." if unpaired else "")
+        "verdict needs Holm p < 0.05 and n ≥ 2. Where the trigger's runs ended before the best "
+        "schedule's first stage did (no equal-FLOPs point on it), the best schedule that reaches "
+        "their FLOPs stands in, named after 'against'."
+        + (f" {unpaired} trigger run(s) had no fixed partner and are left out" if unpaired else "")
+        + (f" ({early} of them ended before the fixed run's first stage)." if early else "")
+        + ("." if unpaired and not early else "")
     )
     title = "Growth triggers against the best fixed schedule at equal training FLOPs"
     return Table(title, [*dims, *headers], rows, note, "triggers", records=records)
+
+
+def _best(record: dict[str, Any]) -> str:
+    """The best fixed schedule, and the one the trigger is set against where that differs."""
+    best, paired = record["best_fixed"], record["paired_fixed"]
+    if best is None:
+        return "none"
+    return best if paired == best else f"{best} (against {paired})"
 
 
 def _trigger(sweep: Sweep, record: dict[str, Any]) -> list[str]:
