@@ -127,6 +127,8 @@ def build_trigger(node: Any) -> GrowthTrigger:
     config = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
     assert isinstance(config, dict)
     name = config.pop("name", None)
+    if config.get("steer") is False:  # every trigger's default: a class need not know the knob
+        del config["steer"]
     try:
         trigger = instantiate(config)
     except Exception as exc:  # noqa: BLE001 - an unimportable class or a bad field: one line
