@@ -162,19 +162,23 @@ class Interrupt(Exception):
 
 
 @pytest.mark.parametrize("overrides", [MERIT, GRADIENT], ids=["merit", "gradient"])
-def test_a_steered_run_resumes_mid_stage_to_the_uninterrupted_run(
-    overrides, tmp_path, monkeypatch
+@pytest.mark.parametrize("into", [1, 2], ids=["at-the-growth", "mid-stage"])
+def test_a_steered_run_resumes_to_the_uninterrupted_run(
+    overrides, into, tmp_path, monkeypatch
 ) -> None:
+    """Killed in the third stage's first epoch (the resume grows again, where the trigger's
+    saved state says) or its second (the `last` checkpoint holds the grown network)."""
     reference = run_in_process([*overrides, "seed=1"], tmp_path / "ref")
     grown = [s["grow_at"] for s in reference["stages"][1:]]
     assert all(s["steered"] for s in reference["stages"][1:]) and len(set(grown)) > 1, grown
     epochs = [s["epochs"] for s in reference["stages"]]
+    assert epochs[2] >= into
     calls = {"n": 0}
     original = solo_runner.train_epoch
 
     def dies_in_the_third_stage(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == sum(epochs[:2]) + 1:  # after the second steered growth
+        if calls["n"] == sum(epochs[:2]) + into:  # after the second steered growth
             raise Interrupt
         return original(*args, **kwargs)
 
