@@ -240,3 +240,20 @@ def test_a_stack_splits_where_the_places_differ_and_equals_its_solo_runs(
             same = ("epochs", "grow_at", "inserted_at", "steered", "widths")
             assert {k: a.get(k) for k in same} == {k: b.get(k) for k in same}
             assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
+
+
+def test_a_trigger_that_has_not_measured_leaves_the_growth_at_the_strategys_place(
+    tmp_path, caplog
+) -> None:
+    # Stages of 2 epochs, a signal first measured at epoch 5: the trigger never says where.
+    overrides = [*FAST, "trigger=merit", *STEER, "trigger.min_epochs=5", "depth=3"]
+    overrides += ["trigger.stop_without_gain=false"]
+    with caplog.at_level(logging.INFO, logger="growlab"):
+        summary = run_in_process(overrides, tmp_path / "run")
+    grown = summary["stages"][1:]
+    assert [(s["steered"], s["grow_at"], s["inserted_at"]) for s in grown] == [
+        (False, 1, 1),
+        (False, 2, 2),
+    ]
+    assert "the growth trigger has not said where to grow" in caplog.text
+    assert "steered" not in summary["stages"][0]
