@@ -78,8 +78,11 @@ def rebuild_from_config(
         growths = [r.get("grow_at") for r in done if r["phase"] == "grow"]
     else:
         growths = [None for p in stage_plan(strategy, cfg)[1 : stage + 1] if p.phase == "grow"]
-    for at in growths:
-        strategy.grow(net, None, at)  # no data: a replay, the stage's weights are loaded next
+    for at in growths:  # no data: a replay, the stage's weights are loaded next
+        if at is None:  # as before steering: a user's strategy may not take `at`
+            strategy.grow(net)
+        else:
+            strategy.grow(net, None, at)
     return net
 
 

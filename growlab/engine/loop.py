@@ -100,7 +100,13 @@ class Run(RunBase):
             before = self.current_val()
             probe_before = self.probe_outputs()
             at, steered = steered_position(self.trigger)
-            growth = self.strategy.grow(self.net, self.growth_data(), at)
+            # Without a position, grow(net, data) as before: a user's strategy may not take `at`.
+            data = self.growth_data()
+            growth = (
+                self.strategy.grow(self.net, data)
+                if at is None
+                else self.strategy.grow(self.net, data, at)
+            )
             if steered is not None:  # trigger.steer=true: did the trigger say where?
                 record["steered"] = steered
                 if not steered:
