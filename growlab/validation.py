@@ -25,6 +25,7 @@ from growlab.data import DataKind, data_config, registered, require_data
 from growlab.engine.optim import optimizer_factory
 from growlab.engine.schedules import build_scheduler
 from growlab.growth.families import IMAGES, SIGNALS, TOKENS, VECTORS, family_of, model_config
+from growlab.growth.steering import check_steering
 from growlab.growth.strategies import GrowthStrategy, build_strategy, stage_plan
 from growlab.growth.triggers import build_trigger
 from growlab.validation_rules import RULES
@@ -68,6 +69,7 @@ def _validate(cfg: Any, environment: bool) -> GrowthStrategy:
     trigger = build_trigger(OmegaConf.select(cfg, "trigger", default=None))
     trigger_name = OmegaConf.select(cfg, "trigger.name", default="fixed")
     trigger.check(str(trigger_name), str(OmegaConf.select(cfg, "model.name")))
+    check_steering(trigger, str(trigger_name), strategy)
     _check_optimizer(cfg)
     _check_scheduler(cfg, strategy)
     if environment:

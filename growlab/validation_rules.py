@@ -99,5 +99,6 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("scheduler.warmup_epochs", _at_least(0), "an integer >= 0"),
     ("scheduler.start_factor", lambda v: _positive(v) and v <= 1, "a number in (0, 1]"),
     ("scheduler.eta_min", _at_least(0), "a finite number >= 0"),
+    ("trigger.steer", lambda v: isinstance(v, bool), "true or false"),
     ("logger.init_timeout_s", _positive, "a finite number > 0"),
 ]

@@ -54,6 +54,7 @@ COMPOSITIONS = [
     ["strategy=from-scratch-wide", "model=cnn", "data=cifar10"],
     ["strategy=msg-depth", "model=gpt", "data=shakespeare_char", "objective=lm"],
     ["trigger=plateau", "data=teacher", "train.epochs_per_stage=[3,1,1,1]"],
+    ["trigger=merit", "trigger.steer=true", "strategy=identity-insert"],
     ["data=teacher", "data.task=regression", "objective=regression"],
 ]
 

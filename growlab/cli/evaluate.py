@@ -57,19 +57,32 @@ class Unusable(Exception):
 
 
 def rebuild_from_config(
-    cfg: DictConfig, stage: int, input_shape: tuple[int, ...], num_classes: int
+    cfg: DictConfig,
+    stage: int,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    records: list[dict[str, Any]] | None = None,
 ) -> GrowableNet:
-    """The architecture of `stage`, from the config alone: initial blocks, then each growth."""
+    """The architecture of `stage`, from the config: initial blocks, then each growth.
+    `records`: the run's stage records (summary.json), whose growths are replayed where they
+    happened (`grow_at`: a trigger may have steered them, or stopped growth); None: the
+    config's plan, each growth at the strategy's own place."""
     model_cfg = model_config(cfg.model)
     strategy = build_strategy(cfg.strategy)
-    plan = stage_plan(strategy, cfg)
     start = strategy.initial_depth(cfg.depth, cfg.train.start_depth)
     net = build_network(
         strategy.starting_arch(initial_arch(model_cfg, input_shape, num_classes, start))
     )
-    for step in plan[1 : stage + 1]:
-        if step.phase == "grow":
-            strategy.grow(net)  # no data: a replay, the stage's weights are loaded next
+    if records is not None and all("phase" in r for r in records):
+        done = [r for r in records if 0 < r["stage"] <= stage]
+        growths = [r.get("grow_at") for r in done if r["phase"] == "grow"]
+    else:
+        growths = [None for p in stage_plan(strategy, cfg)[1 : stage + 1] if p.phase == "grow"]
+    for at in growths:  # no data: a replay, the stage's weights are loaded next
+        if at is None:  # as before steering: a user's strategy may not take `at`
+            strategy.grow(net)
+        else:
+            strategy.grow(net, None, at)
     return net
 
 
@@ -92,7 +105,9 @@ def load_for_evaluation(run_dir: Path, stage: int | None, whole_model: bool):
         path = stage_path(run_dir, record["stage"])
         if extra is not None:
             path = path.with_name(f"{path.stem}_{extra}.pt")
-        net = rebuild_from_config(cfg, record["stage"], data.input_shape, data.num_classes)
+        stages = summary.get("stages")
+        records = stages if isinstance(stages, list) else None
+        net = rebuild_from_config(cfg, record["stage"], data.input_shape, data.num_classes, records)
         payload = _load(path)
         try:
             net.load_state_dict(payload["state_dict"])

@@ -31,6 +31,7 @@ from growlab.engine.training import (
     max_output_change,
 )
 from growlab.growth.nets import block_widths, count_params
+from growlab.growth.steering import steered_position
 from growlab.growth.strategies import Growth, StagePlan, without_growth
 from growlab.growth.triggers import EpochReport
 
@@ -89,6 +90,7 @@ class Run(RunBase):
             "stage": self.progress.stage,
             "phase": plan.phase,
             "inserted_at": None,
+            "grow_at": None,  # where the growth happened, as the strategy's grow(..., at) takes it
             "preservation_error": None,
             "shock": None,
             "signal_flops": 0.0,  # the growth trigger's signal (in cum_train_flops too)
@@ -97,14 +99,30 @@ class Run(RunBase):
         if plan.phase == "grow":
             before = self.current_val()
             probe_before = self.probe_outputs()
-            growth = self.strategy.grow(self.net, self.growth_data())
+            at, steered = steered_position(self.trigger)
+            # Without a position, grow(net, data) as before: a user's strategy may not take `at`.
+            data = self.growth_data()
+            growth = (
+                self.strategy.grow(self.net, data)
+                if at is None
+                else self.strategy.grow(self.net, data, at)
+            )
+            if steered is not None:  # trigger.steer=true: did the trigger say where?
+                record["steered"] = steered
+                if not steered:
+                    log.info(
+                        "stage %d: the growth trigger has not said where to grow (not measured "
+                        "yet); strategy=%s grows at its own place",
+                        self.progress.stage + 1,
+                        self.strategy.name,
+                    )
             self.progress.last_val = None
             probe_after = self.probe_outputs()
             after = self.current_val()
             operator = self.strategy.operator
             if operator is not None and (operator.preserves_function or operator.measures_error):
                 record["preservation_error"] = max_output_change(probe_before, probe_after)
-            record["inserted_at"] = growth.index
+            record["inserted_at"], record["grow_at"] = growth.index, growth.at
             record["shock"] = {
                 "acc_before": before.acc,
                 "acc_after": after.acc,
@@ -130,6 +148,14 @@ class Run(RunBase):
         self.progress.stage_done = False
         self.trigger.begin_stage(self.progress.stage, plan.epochs)
         self.progress.trigger_state = self.trigger.state_dict()
+
+    def next_grow_at(self) -> int | None:
+        """Where the stage about to open will grow when a trigger steers it (None: the
+        strategy's own place, or no growth opens next)."""
+        opening = self.progress.current is None and self.stages_left()
+        if not opening or self.plan[self.progress.stage].phase != "grow":
+            return None
+        return steered_position(self.trigger)[0]
 
     def stage_inputs(self, replicas: int = 1) -> StageInputs:
         """What the open stage trains on: the inputs of its first trainable block (cached

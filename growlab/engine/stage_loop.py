@@ -8,7 +8,9 @@ what trains an epoch is a runner (growlab.engine.runners): one network, or the s
 member that diverges finishes there and leaves. When the members' growth triggers disagree (one
 ends a stage, or stops growing, and another does not), the stack splits: members that agree go
 on stacked together, one smaller stack after the other, and a member alone goes on solo; the
-log says which. Members that cannot train as one stack at all go on one by one.
+log says which. So do members whose triggers steer the next growth to different places
+(`trigger.steer=true`): they would grow different networks. Members that cannot train as one
+stack at all go on one by one.
 """
 
 from __future__ import annotations
@@ -79,6 +81,10 @@ class StageLoop:
         """Every stage left, then each member's final outputs (its summary in `.summary`)."""
         while self.alive and self.alive[0].run.stages_left():
             plan = self.alive[0].run.plan[self.alive[0].run.progress.stage]
+            places = agreeing(self.alive, lambda m: m.run.next_grow_at())
+            if len(places) > 1:
+                self.split(places, self.places_differ(places))
+                return
             self.each(
                 lambda m, plan=plan: (
                     m.run.progress.current is not None or m.call(m.run.begin_stage, plan)
@@ -102,6 +108,12 @@ class StageLoop:
                 self.split(groups, why)
                 return
         self.each(lambda m: m.call(finish, m.run))
+
+    def places_differ(self, groups: list[list[Member]]) -> str:
+        """Why members whose triggers steer the next growth to different places split."""
+        stage = self.alive[0].run.progress.stage + 1
+        places = "; ".join(f"seeds {seeds_of(g)} at {g[0].run.next_grow_at()}" for g in groups)
+        return f"the growth trigger steers stage {stage}'s growth to different places ({places})"
 
     def seeds(self) -> str:
         return ",".join(str(m.run.cfg.seed) for m in self.alive)

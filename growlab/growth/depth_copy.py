@@ -9,7 +9,7 @@ growth (a copy is a trained block, and the one it copies trains too).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from growlab.config import ConfigError
 from growlab.growth.lm_operators import CopyOperator
@@ -34,6 +34,7 @@ def growths(start: int, depth: int, factor: int) -> int | None:
 class DepthCopyStrategy(GrowthStrategy):
     operator: CopyOperator | None = None  # type: ignore[assignment]
     trainable: TrainableSet = TrainableSet.all
+    steerable: ClassVar[str | None] = None  # every block is copied: no one position
 
     @property
     def factor(self) -> int:
@@ -69,8 +70,11 @@ class DepthCopyStrategy(GrowthStrategy):
                 f"strategy.stack_factor={f}; valid: depth {valid}, ..."
             )
 
-    def grow(self, net: GrowableNet, data: GrowthData | None = None) -> Growth:
-        assert self.operator is not None
+    def grow(
+        self, net: GrowableNet, data: GrowthData | None = None, at: int | None = None
+    ) -> Growth:
+        """Every block copied (`at` must be None: there is no one place)."""
+        assert self.operator is not None and at is None
         spec = width_spec(net.arch["model"])
         placed = self.operator.copies(net)
         for index, block in placed:

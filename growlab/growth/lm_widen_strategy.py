@@ -6,7 +6,7 @@ Adam state and per-parameter learning rates follow (growlab.growth.lm_widen_opti
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from growlab.config import ConfigError
 from growlab.growth.lm_widen import DuplicateWidth
@@ -26,6 +26,7 @@ class LMWidthStrategy(GrowthStrategy):
     trainable: TrainableSet = TrainableSet.all
     from_width: int = 64
     final_width: int | None = None  # null: twice from_width
+    steerable: ClassVar[str | None] = None  # every tensor widens at once: no one block
 
     @property
     def target_width(self) -> int:
@@ -82,8 +83,11 @@ class LMWidthStrategy(GrowthStrategy):
                 f"{2 * width}, {3 * width}, ..."
             )
 
-    def grow(self, net: GrowableNet, data: GrowthData | None = None) -> Growth:
-        assert self.operator is not None
+    def grow(
+        self, net: GrowableNet, data: GrowthData | None = None, at: int | None = None
+    ) -> Growth:
+        """Every tensor widened to final_width (`at` must be None: there is no one block)."""
+        assert self.operator is not None and at is None
         old = dict(net.named_parameters())
         moved, widening = self.operator.widen(net, self.target_width)
         new = dict(net.named_parameters())

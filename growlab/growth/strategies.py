@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -36,6 +36,9 @@ class Growth:
     # Sets the moved parameters' optimizer state (old optimizer, new one) where copying the
     # old values into the leading corner is not the rule (widen-lm's duplication); None: that.
     carry: StateCarry | None = None
+    # Where it grew, as `grow(..., at)` takes it, so that passing it replays this growth
+    # (recorded as the stage's `grow_at`); None: the strategy's own places (no one position).
+    at: int | None = None
 
 
 # train.epochs_per_stage: one number for every growth stage, or one per stage.
@@ -91,6 +94,9 @@ class GrowthStrategy:
     position: int | None = None
     finetune_epochs: int = 0
     finetune_lr_factor: float = 0.1
+    # The position `grow(..., at)` takes (growlab.growth.steering): "insert", a block-list
+    # index for the new block; "widen", the one block to widen; None: it takes none.
+    steerable: ClassVar[str | None] = "insert"
 
     def __post_init__(self) -> None:
         self.trainable = TrainableSet(self.trainable)
@@ -142,14 +148,18 @@ class GrowthStrategy:
                 "or null (before the head)"
             )
 
-    def grow(self, net: GrowableNet, data: GrowthData | None = None) -> Growth:
-        """Insert the operator's new block at its index. `data`: training batches for
-        operators that look at data (None when replaying a growth to rebuild a checkpoint)."""
+    def grow(
+        self, net: GrowableNet, data: GrowthData | None = None, at: int | None = None
+    ) -> Growth:
+        """Insert the operator's new block at block-list index `at` (None: strategy.position,
+        else just before the head). `data`: training batches for operators that look at data
+        (None when replaying a growth to rebuild a checkpoint)."""
         assert self.operator is not None
-        index = net.depth if self.position is None else self.position
+        index = at if at is not None else net.depth if self.position is None else self.position
         if not 1 <= index <= net.depth:
+            name = "strategy.position" if at is None else "the growth position"
             raise ConfigError(
-                f"strategy.position={index} is outside the valid range 1..{net.depth} "
+                f"{name}={index} is outside the valid range 1..{net.depth} "
                 f"for a network with {net.depth} blocks (null inserts before the head)"
             )
         model = net.arch["model"]
@@ -157,7 +167,7 @@ class GrowthStrategy:
         self.operator.initialise(block, model)
         device = next(net.parameters()).device
         net.insert(index, self.operator.spec(model), block.to(device))
-        return Growth(index)
+        return Growth(index, at=index)
 
     def set_trainable(self, net: GrowableNet, phase: str, new_index: int | None) -> None:
         """After a growth, the configured set; otherwise (first stage, fine-tune) everything."""

@@ -11,12 +11,13 @@ statistics untouched, no parameter's `.grad` set):
   the best new unit with unit-norm weights (linearised). The signal is the best block's
   sigma_1(M)^2 over ||grad_theta L||^2 of the trainable parameters: the gain of growing
   relative to the present rate of loss decrease under gradient flow. The best block is where
-  to widen (recorded as `grow_where`).
+  to widen (`where`, a block index); with `steer=true` the next growth widens that block alone.
 - `Merit` (`trigger=merit`, SensLI style): a zero-cost probe of a candidate layer inserted
   after each block and initialised to the identity (W = I before a ReLU of non-negative
   features): its weight gradient at insertion is sum g h^T (h: the block's output, g: the loss
   gradient there, masked where the ReLU is off). The signal is the best position's ||.||_F^2
-  over ||grad_theta L||^2; the position is where to insert (`grow_where`, a block index).
+  over ||grad_theta L||^2; the position is where to insert (`where`: after block `where`); with
+  `steer=true` the next growth inserts there (at block-list index `where + 1`).
 
 A stage is done once the signal reaches `threshold` (after `min_epochs`); a stage that trains
 its maximum without reaching `stop_below` stops growth ("a gain below threshold"). One
@@ -142,6 +143,11 @@ def _squared_norm(sums: list[torch.Tensor | None], n: int) -> float:
 class GradientGain(SignalTrigger):
     # It widens plain op blocks in thought (growlab.growth.widening); a transformer has none.
     models: ClassVar[tuple[str, ...] | None] = ("mlp", "cnn")
+    steers: ClassVar[str | None] = "widen"
+
+    def grow_at(self) -> int | None:
+        """The block to widen."""
+        return self.where
 
     def scores(
         self, net: GrowableNet, data: GrowthData
@@ -187,6 +193,12 @@ class GradientGain(SignalTrigger):
 
 @dataclass
 class Merit(SignalTrigger):
+    steers: ClassVar[str | None] = "insert"
+
+    def grow_at(self) -> int | None:
+        """The block-list index of the new block: right after the best candidate's block."""
+        return None if self.where is None else self.where + 1
+
     def scores(
         self, net: GrowableNet, data: GrowthData
     ) -> tuple[list[tuple[int, float]], float, int]:

@@ -9,7 +9,9 @@ asks `stage_done` with what the epoch measured. A trigger's `state_dict` goes in
 planned epochs. The package's others: `plateau`, `budget` and `gap` decide from the epoch's
 losses and FLOPs (growlab.growth.trigger_rules); `gradient` and `merit` from a first-order
 signal measured on a few training batches (growlab.growth.trigger_signals). A trigger may also
-stop growth early (`stop_growing`). A user's trigger is a subclass in their own package plus a
+stop growth early (`stop_growing`). A trigger that says where to grow (`steers`: gradient, which
+block to widen; merit, where to insert) steers the next growth there with `steer=true`
+(growlab.growth.steering). A user's trigger is a subclass in their own package plus a
 YAML in a `trigger` folder of their config path (examples/my_growth/triggers.py,
 examples/conf/trigger/).
 """
@@ -52,6 +54,10 @@ class GrowthTrigger:
 
     # The model families whose networks it can measure (None: any), checked before a run starts.
     models: ClassVar[tuple[str, ...] | None] = None
+    # What its `grow_at` says (growlab.growth.steering: "insert" or "widen"); None: nothing.
+    steers: ClassVar[str | None] = None
+    # Grow where the trigger says (`grow_at`) rather than where the strategy would.
+    steer: bool = False
 
     def check(self, name: str, model_name: str) -> None:
         """Refuse, before any work, a model it cannot measure (`name`: the trigger's own)."""
@@ -85,6 +91,11 @@ class GrowthTrigger:
         `forward_flops`: one sample's forward pass. Returns the FLOPs it spent."""
         return 0.0
 
+    def grow_at(self) -> int | None:
+        """Where the next growth should happen, as the strategy's `grow(..., at)` takes it
+        (None: it has not said)."""
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """What it remembers between epochs, as plain values (saved in the `last` checkpoint)."""
         return {}
@@ -103,8 +114,10 @@ DEFAULT_TARGET = f"{FixedEpochs.__module__}.{FixedEpochs.__qualname__}"
 
 
 def is_default(node: dict[str, Any]) -> bool:
-    """The built-in fixed schedule with no knobs: runs from before triggers existed."""
-    return node == {"name": "fixed", "_target_": DEFAULT_TARGET}
+    """The built-in fixed schedule with no knobs (`steer` at its default, false): runs from
+    before triggers existed."""
+    knobs = {k: v for k, v in node.items() if not (k == "steer" and v is False)}
+    return knobs == {"name": "fixed", "_target_": DEFAULT_TARGET}
 
 
 def build_trigger(node: Any) -> GrowthTrigger:
@@ -114,6 +127,8 @@ def build_trigger(node: Any) -> GrowthTrigger:
     config = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
     assert isinstance(config, dict)
     name = config.pop("name", None)
+    if config.get("steer") is False:  # every trigger's default: a class need not know the knob
+        del config["steer"]
     try:
         trigger = instantiate(config)
     except Exception as exc:  # noqa: BLE001 - an unimportable class or a bad field: one line

@@ -9,7 +9,7 @@ Everything trains after a widening: the old units' parameters are part of every 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from growlab.config import ConfigError
 from growlab.growth.nets import Arch, GrowableNet
@@ -31,6 +31,8 @@ class WidthGrowthStrategy(GrowthStrategy):
     widen_by: int | None = None
     # Indices of the blocks to widen (0 = the first hidden block); null: all of them.
     layers: list[int] | None = None
+    # A growth steered to one block (growlab.growth.steering) widens that block alone.
+    steerable: ClassVar[str | None] = "widen"
 
     @property
     def target_width(self) -> int:
@@ -129,20 +131,26 @@ class WidthGrowthStrategy(GrowthStrategy):
                 blocks[i + 1]["in"] = self.target_width
         return arch
 
-    def grow(self, net: GrowableNet, data: GrowthData | None = None) -> Growth:
-        """Add widen_by units to every widened block, first block first (a block's new units
-        see the new units of the block before it)."""
+    def grow(
+        self, net: GrowableNet, data: GrowthData | None = None, at: int | None = None
+    ) -> Growth:
+        """Add widen_by units to block `at` alone, or (None) to every widened block, first
+        block first (a block's new units see the new units of the block before it)."""
         assert self.operator is not None
+        if at is not None and not 0 <= at < net.depth:
+            raise ConfigError(
+                f"the growth position={at} is no block of the network; valid: 0..{net.depth - 1}"
+            )
         moved: Moved = {}
         origin: Moved = {}  # current parameter -> the one it replaced before this growth
-        for index in self.widened(net.depth):
+        for index in self.widened(net.depth) if at is None else [at]:
             units = self.operator.new_units(net, index, self.step, data)
             # Block index+1's op was already widened once, as block index's next layer.
             for old, new in widen_block(net, index, units).items():
                 first = origin.pop(old, old)
                 moved[first] = new
                 origin[new] = first
-        return Growth(None, moved)
+        return Growth(None, moved, at=at)
 
     def set_trainable(self, net: GrowableNet, phase: str, new_index: int | None) -> None:
         net.set_trainable(set(range(net.depth)), head=True, stem=True)

@@ -95,6 +95,9 @@ def result_config(cfg: Any) -> dict[str, Any]:
         digest = code_hash(cls)
         if digest is not None:
             flat[f"code.{flat[key]}"] = digest
+    if flat.get("trigger.steer") is False:
+        # Not steering is what every trigger did before it could steer: their fingerprints stay.
+        del flat["trigger.steer"]
     module = flat.get("data.module")
     if module is not None and str(module).split(".")[0] not in VERSIONED_PACKAGES:
         flat[f"code.{module}"] = module_hash(str(module))
