@@ -25,6 +25,8 @@ ReplicaLosses = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class ReplicaAxis(Protocol):
+    """What train_epoch and evaluate ask of the network(s) they train: all that differs."""
+
     replicas: int  # R
     batch_dim: int  # where the samples of a batch are: after the replica axis, if there is one
     # The epoch's batches as contiguous slices of one gather of the whole epoch (batch_dim 0).
@@ -82,7 +84,7 @@ class Solo:
         return self.net.forward_from(x, start)
 
     def losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        # A view of the scalar: its sum in the epoch, and the gradients, are the scalar's own.
+        # A (1,) view of the scalar: the same value, and backward from 1 the same gradients.
         return self.loss_fn(outputs, targets).reshape(1)
 
 
