@@ -13,10 +13,10 @@ from test_stacked import LM, LM_STRATEGIES, first_epoch_loss, stacked
 
 from growlab.data import load_data
 from growlab.engine.optim import build_optimizer
+from growlab.engine.replica_axis import Solo, Stack
 from growlab.engine.run_base import data_on_device
 from growlab.engine.stacking.forward import StackedNet
 from growlab.engine.stacking.state import StackedState
-from growlab.engine.stacking.training import stacked_train_epoch
 from growlab.engine.training import train_epoch
 from growlab.growth.nets import build_network, initial_arch
 from growlab.growth.objectives import Classification
@@ -119,11 +119,11 @@ def _epoch(stacked_epoch: bool, n_train: int):
     generators = [torch.Generator().manual_seed(s) for s in range(3)]
     if stacked_epoch:
         losses = Classification().replica_losses
-        return lambda: stacked_train_epoch(
-            net, inputs, targets, state.optimizer, 32, generators, 0, losses, False
+        return lambda: train_epoch(
+            Stack(net, losses), inputs, targets, state.optimizer, 32, generators, 0
         )
     optimizer = build_optimizer(compose_cfg(CUDA), nets[0])
-    return lambda: train_epoch(nets[0], inputs, targets, optimizer, 32, generators[0], 0)
+    return lambda: train_epoch(Solo(nets[0]), inputs, targets, optimizer, 32, generators[:1], 0)
 
 
 @pytest.mark.parametrize("stacked_epoch", [True, False], ids=["stacked", "solo"])
@@ -145,17 +145,15 @@ def test_an_epoch_replayed_as_a_cuda_graph_trains_as_the_eager_one(stacked_epoch
         generators = [torch.Generator().manual_seed(s) for s in range(3)]
         if stacked_epoch:
             losses = Classification().replica_losses
-            epoch = stacked_train_epoch(
-                net, inputs, targets, state.optimizer, 32, generators, 0, losses, False, graphs
+            epoch = train_epoch(
+                Stack(net, losses), inputs, targets, state.optimizer, 32, generators, 0, graphs
             )
             weights = state.params["head.weight"]
         else:
             optimizer = build_optimizer(compose_cfg(CUDA), nets[0])
-            epoch = [
-                train_epoch(
-                    nets[0], inputs, targets, optimizer, 32, generators[0], 0, cuda_graphs=graphs
-                )
-            ]
+            epoch = train_epoch(
+                Solo(nets[0]), inputs, targets, optimizer, 32, generators[:1], 0, graphs
+            )
             weights = nets[0].head.weight
         results.append(([r.loss for r in epoch], [r.acc for r in epoch], weights.detach().clone()))
     (loss_g, acc_g, w_g), (loss_e, acc_e, w_e) = results

@@ -8,6 +8,7 @@ from conftest import compose_cfg, grow, run_in_process, set_trainable
 
 from growlab.data import load_data
 from growlab.engine.feature_cache import FeatureCache, SplitFeatures, cached_inputs
+from growlab.engine.replica_axis import Solo
 from growlab.engine.run_directory.checkpoint import load_network, stage_path
 from growlab.engine.training import evaluate
 from growlab.growth.nets import build_network, initial_arch
@@ -76,8 +77,8 @@ def test_evaluation_from_the_split_cache_equals_the_full_forward() -> None:
     splits = SplitFeatures(BIG)
     inputs, start = splits.inputs(net, "val", x)
     assert start == 2  # only the last block and the head run
-    cached = evaluate(net, inputs, y, 256, start_block=start)
-    full = evaluate(net, x, y, 256)
+    (cached,) = evaluate(Solo(net), inputs, y, 256, start)
+    (full,) = evaluate(Solo(net), x, y, 256)
     assert cached.acc == full.acc and abs(cached.loss - full.loss) <= 1e-6 * full.loss
     assert SplitFeatures(0).inputs(net, "val", x) == (x, None)  # off: the raw inputs
 
@@ -95,6 +96,6 @@ def test_every_recorded_stage_metric_equals_a_full_forward_of_its_checkpoint(
         net = load_network(stage_path(tmp_path / "run", record["stage"]))
         for split in ("test", "val"):
             x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-            full = evaluate(net, x, y, 1024)
+            (full,) = evaluate(Solo(net), x, y, 1024)
             assert record[f"{split}_acc"] == pytest.approx(full.acc, abs=1e-9)
             assert record[f"{split}_loss"] == pytest.approx(full.loss, rel=1e-6)

@@ -12,6 +12,7 @@ from conftest import compose_cfg
 from growlab.config import ConfigError
 from growlab.data import load_data
 from growlab.data.tokens import TokenSplits
+from growlab.engine.replica_axis import Solo
 from growlab.engine.training import evaluate
 from growlab.growth.lm import LanguageModelling
 from growlab.growth.nets import build_network, initial_arch
@@ -76,7 +77,7 @@ def test_a_uniform_predictor_loses_log_vocab(shakespeare) -> None:
     with torch.no_grad():
         net.head.out.weight.zero_()  # every logit 0: the uniform distribution
     objective = LanguageModelling()
-    result = evaluate(net, shakespeare.x_val, shakespeare.y_val, 512, objective.loss)
+    (result,) = evaluate(Solo(net, objective.loss), shakespeare.x_val, shakespeare.y_val, 512)
     assert result.loss == pytest.approx(math.log(vocab), abs=1e-5)
 
 

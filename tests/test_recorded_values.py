@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from conftest import FAST, compose_cfg, read_summary, run_in_process
 
 from growlab.data import load_arrays, load_data
+from growlab.engine.replica_axis import Solo
 from growlab.engine.run_directory import state
 from growlab.engine.run_directory.folder import fingerprint, result_config
 from growlab.engine.run_directory.records import read_metrics, write_summary
@@ -245,20 +246,21 @@ def test_epoch_loss_and_accuracy_are_means_over_every_sample() -> None:
     acc = (logits.argmax(1) == y).double().mean().item()
     assert 0 < acc < 1
     still = torch.optim.SGD(net.parameters(), lr=0.0)
-    trained = train_epoch(net, x, y, still, 7, torch.Generator().manual_seed(0))
+    (trained,) = train_epoch(Solo(net), x, y, still, 7, [torch.Generator().manual_seed(0)], 0)
     assert (trained.loss, trained.acc) == pytest.approx((loss, acc), rel=1e-6)
     assert net.training
     net.eval()
-    assert astuple(evaluate(net, x, y, 7)) == pytest.approx((loss, acc), rel=1e-6)
+    assert astuple(evaluate(Solo(net), x, y, 7)[0]) == pytest.approx((loss, acc), rel=1e-6)
     assert not net.training
     net.train()
-    one = evaluate(net, x[:1], y[:1], 7)
+    (one,) = evaluate(Solo(net), x[:1], y[:1], 7)
     assert one.loss == pytest.approx(F.cross_entropy(logits[:1], y[:1]).item(), rel=1e-6)
     assert net.training
-    assert all(math.isnan(v) for v in astuple(evaluate(net, x[:0], y[:0], 7)))  # an empty split
+    (empty,) = evaluate(Solo(net), x[:0], y[:0], 7)  # an empty split
+    assert all(math.isnan(v) for v in astuple(empty))
     # Regression targets (the autoencoder's): the loss is the mean squared error, no accuracy.
     zeros = torch.zeros(30, 3)
-    recon = train_epoch(net, x, zeros, still, 7, torch.Generator(), 0, F.mse_loss)
+    (recon,) = train_epoch(Solo(net, F.mse_loss), x, zeros, still, 7, [torch.Generator()], 0)
     assert recon.loss == pytest.approx(F.mse_loss(logits, zeros).item(), rel=1e-6)
     assert math.isnan(recon.acc)
 

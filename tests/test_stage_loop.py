@@ -11,6 +11,7 @@ from conftest import FAST, read_summary, run_in_process, without_timing
 from growlab.data import load_data
 from growlab.engine import run_base
 from growlab.engine import runners as solo_runner
+from growlab.engine.replica_axis import Solo
 from growlab.engine.run_directory.checkpoint import load_network, stage_path
 from growlab.engine.run_directory.records import read_metrics
 from growlab.engine.training import evaluate
@@ -61,7 +62,7 @@ def test_stage_checkpoint_reloads_and_reproduces_its_test_accuracy(tmp_path) -> 
     for record in summary["stages"]:
         net = load_network(stage_path(tmp_path / "run", record["stage"]))
         assert net.depth == record["depth"]
-        acc = evaluate(net, data.x_test, data.y_test, 512).acc
+        acc = evaluate(Solo(net), data.x_test, data.y_test, 512)[0].acc
         assert acc == pytest.approx(record["test_acc"], abs=1e-9)
 
 

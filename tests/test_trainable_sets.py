@@ -10,6 +10,7 @@ from growlab.config import ConfigError
 from growlab.data import load_data
 from growlab.engine.feature_cache import cached_inputs
 from growlab.engine.optim import build_optimizer
+from growlab.engine.replica_axis import Solo
 from growlab.engine.training import train_epoch
 from growlab.growth.nets import build_network, initial_arch
 from growlab.growth.operators import RandomBlock
@@ -35,7 +36,8 @@ def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def train_one_epoch(cfg, data, net) -> None:
     optimizer = build_optimizer(cfg, net)
     inputs, start = cached_inputs(net, data.x_train, max_bytes=0)
-    train_epoch(net, inputs, data.y_train, optimizer, 64, torch.Generator().manual_seed(0), start)
+    generators = [torch.Generator().manual_seed(0)]
+    train_epoch(Solo(net), inputs, data.y_train, optimizer, 64, generators, start)
 
 
 def test_freeze_all_but_new_trains_only_the_new_block_and_head() -> None:

@@ -29,6 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from growlab.config import ConfigError
 from growlab.data import load_data
+from growlab.engine.replica_axis import Solo
 from growlab.engine.run_directory.checkpoint import stage_path
 from growlab.engine.training import evaluate
 from growlab.growth.families import model_config
@@ -193,11 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     objective = build_strategy(cfg.strategy).objective
     x, y = data.x_test, data.y_test
     if objective.evaluated is None:  # the network itself, on its objective's targets and loss
-        result = evaluate(
-            net, x, objective.targets(x, y), cfg.train.eval_batch_size, objective.loss
+        (result,) = evaluate(
+            Solo(net, objective.loss), x, objective.targets(x, y), cfg.train.eval_batch_size
         )
     else:  # the objective's extra model: a classifier
-        result = evaluate(net, x, y, cfg.train.eval_batch_size)
+        (result,) = evaluate(Solo(net), x, y, cfg.train.eval_batch_size)
     recorded = record["test_acc"]
     how = "whole model" if args.whole_model else "config + state_dict"
     line = (

@@ -19,6 +19,7 @@ from growlab.data import DataSplits, load_data
 from growlab.engine.accelerators.precision import set_tf32
 from growlab.engine.feature_cache import FeatureCache, SplitFeatures, cached_inputs
 from growlab.engine.optim import build_optimizer, carry_state, resolve_device
+from growlab.engine.replica_axis import Solo
 from growlab.engine.run_directory import checkpoint as ckpt
 from growlab.engine.run_directory.folder import result_config
 from growlab.engine.run_directory.records import MetricsFile
@@ -116,8 +117,8 @@ class RunBase(RunOutputs):
             inputs, start = self.split_features.inputs(net, split, x)
         bs = self.cfg.train.eval_batch_size
         if objective is None:
-            return evaluate(net, inputs, y, bs, start_block=start)
-        return evaluate(net, inputs, objective.targets(x, y), bs, objective.loss, start)
+            return evaluate(Solo(net), inputs, y, bs, start)[0]
+        return evaluate(Solo(net, objective.loss), inputs, objective.targets(x, y), bs, start)[0]
 
     def current_val(self) -> EpochResult:
         """The objective on the validation split for the current weights, evaluated once."""
@@ -135,12 +136,12 @@ class RunBase(RunOutputs):
         optimizer = build_optimizer(self.cfg, net)
         for _ in range(epochs):
             train_epoch(
-                net,
+                Solo(net),
                 inputs,
                 y,
                 optimizer,
                 self.cfg.train.batch_size,
-                self.generator,
+                [self.generator],
                 start,
                 cuda_graphs=self.cfg.train.cuda_graphs,
             )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
+from growlab.engine.replica_axis import Solo
 from growlab.engine.training import EpochResult, train_epoch
 
 if TYPE_CHECKING:
@@ -58,15 +59,14 @@ class SoloRunner:
 
     @staticmethod
     def _epoch(run: Run, stage: StageInputs) -> tuple[EpochResult, EpochResult]:
-        result = train_epoch(
-            run.net,
+        (result,) = train_epoch(
+            Solo(run.net, run.objective.loss),
             stage.inputs,
             stage.targets,
             run.optimizer,
             run.cfg.train.batch_size,
-            run.generator,
+            [run.generator],
             stage.start,
-            run.objective.loss,
             run.cfg.train.cuda_graphs,
             run.cfg.train.steps_per_epoch,
         )

@@ -1,30 +1,18 @@
-"""One epoch of training and one evaluation, on whole-dataset tensors (no per-sample pipeline)."""
+"""One epoch of training and one evaluation, on whole-dataset tensors (no per-sample pipeline),
+of a solo network or a stack of replicas alike (the replica axis: growlab.engine.replica_axis)."""
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from growlab.engine.accelerators import flop_memo
 from growlab.engine.accelerators.batch_loop import run_batches, use_cuda_graphs
 from growlab.engine.accelerators.no_dynamo import flop_counter_mode
-from growlab.growth.nets import GrowableNet
-
-LossFn = Callable[..., torch.Tensor]
-
-
-def _correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Correct predictions for class targets (classes on the last axis: one label per sample,
-    or per position of a sequence); 0 for regression targets (reconstruction)."""
-    if targets.dtype.is_floating_point:
-        return torch.zeros((), device=outputs.device, dtype=torch.long)
-    return (outputs.argmax(-1) == targets).sum()
+from growlab.engine.replica_axis import ReplicaAxis
 
 
 def epoch_order(
@@ -71,86 +59,106 @@ class EpochResult:
 
 
 def train_epoch(
-    net: GrowableNet,
+    axis: ReplicaAxis,
     inputs: torch.Tensor,
     targets: torch.Tensor,
     optimizer: torch.optim.Optimizer,
     batch_size: int,
-    generator: torch.Generator,
-    start_block: int | None = 0,
-    loss_fn: LossFn = F.cross_entropy,
+    generators: list[torch.Generator],
+    start: int | None,
     cuda_graphs: bool = False,
     steps: int | None = None,
-) -> EpochResult:
-    """Shuffle with `generator`, step through mini-batches; `inputs` are features(x, start_block).
-    With `steps`, the epoch is that many batches drawn at random (epoch_order).
+) -> list[EpochResult]:
+    """One epoch of each replica of `axis` (growlab.engine.replica_axis); `inputs` are the
+    features before block `start` (None: the network's inputs), and `targets` (N, ...).
 
-    Loss and accuracy accumulate on the device, so the loop never waits for the GPU mid-epoch;
-    with `cuda_graphs` on a GPU the steps replay as a CUDA graph
+    Each replica shuffles with its own generator, exactly as its solo run would; with `steps`,
+    its epoch is that many batches drawn at random (epoch_order). The step backpropagates the
+    sum of the replicas' mean losses, so the gradient each replica gets is its own. Losses and
+    accuracies accumulate on the device, so the loop never waits for the GPU mid-epoch; with
+    `cuda_graphs` on a GPU the steps replay as a CUDA graph
     (growlab.engine.accelerators.batch_loop).
     """
-    net.train()
-    order = epoch_order(inputs.shape[0], batch_size, steps, generator).to(inputs.device)
-    n = order.shape[0]
-    loss_sum = torch.zeros((), device=inputs.device)
-    correct = torch.zeros((), device=inputs.device, dtype=torch.long)
+    if len(generators) != axis.replicas:
+        raise ValueError(f"{len(generators)} generators for {axis.replicas} replicas: one each")
+    axis.module.train()
+    device = inputs.device
+    orders = [epoch_order(targets.shape[0], batch_size, steps, g) for g in generators]
+    order = axis.along(orders).to(device)
+    n = order.shape[-1]
+    loss_sum = torch.zeros(axis.replicas, device=device)
+    correct = torch.zeros(axis.replicas, device=device, dtype=torch.long)
+    # d(sum of the losses)/d(each loss), made once: backward from it costs no sum per step.
+    ones = torch.ones(axis.replicas, device=device)
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
-        logits = net.forward_from(xb, start_block)
-        loss = loss_fn(logits, yb)
+        outputs = axis.forward(xb, start)
+        losses = axis.losses(outputs, yb)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        losses.backward(ones)
         optimizer.step()
-        loss_sum.add_(loss.detach() * yb.shape[0])
-        correct.add_(_correct(logits.detach(), yb))
+        loss_sum.add_(losses.detach() * yb.shape[axis.batch_dim])
+        correct.add_(_correct(outputs.detach(), yb, axis.replicas))
 
-    if use_cuda_graphs(cuda_graphs, inputs.device, optimizer):
-        run_batches(order, batch_size, lambda index: step(inputs[index], targets[index]), True)
-    else:
+    graphs = use_cuda_graphs(cuda_graphs, device, optimizer)
+    if axis.gathers_once and not graphs:
         # One gather per epoch, then contiguous slices: the same batches, cheaper.
-        shuffled_x, shuffled_y = inputs[order], targets[order]
+        shuffled_x, shuffled_y = axis.gather(inputs, order), targets[order]
         for i in range(0, n, batch_size):
             step(shuffled_x[i : i + batch_size], shuffled_y[i : i + batch_size])
-    return _result(loss_sum, correct, n, targets)
-
-
-def _result(
-    loss_sum: torch.Tensor, correct: torch.Tensor, n: int, targets: torch.Tensor
-) -> EpochResult:
-    labels = n * labels_per_sample(targets)
-    acc = float("nan") if targets.dtype.is_floating_point else (correct.double() / labels).item()
-    return EpochResult(loss=(loss_sum / n).item(), acc=acc)
+    else:
+        run_batches(
+            order,
+            batch_size,
+            lambda index: step(axis.gather(inputs, index), targets[index]),
+            graphs,
+        )
+    return _results(loss_sum, correct, n, targets)
 
 
 @torch.no_grad()
 def evaluate(
-    net: nn.Module,
+    axis: ReplicaAxis,
     inputs: torch.Tensor,
     targets: torch.Tensor,
     batch_size: int,
-    loss_fn: LossFn = F.cross_entropy,
-    start_block: int | None = None,
-) -> EpochResult:
-    """Mean loss and accuracy; with `start_block`, `inputs` are the features before that block
-    (net is then a GrowableNet, run from there)."""
+    start: int | None = None,
+) -> list[EpochResult]:
+    """Each replica's mean loss and accuracy on the same (N, ...) `inputs`, in eval mode; with
+    `start`, `inputs` are the features before that block."""
+    r = axis.replicas
     if inputs.shape[0] == 0:
-        return EpochResult(loss=float("nan"), acc=float("nan"))
-    forward: Callable[[torch.Tensor], torch.Tensor] = net
-    if start_block is not None:
-        assert isinstance(net, GrowableNet)
-        forward = functools.partial(net.forward_from, start=start_block)
-    was_training = net.training
-    net.eval()
-    loss_sum = torch.zeros((), device=inputs.device, dtype=torch.float64)
-    correct = torch.zeros((), device=inputs.device, dtype=torch.long)
+        return [EpochResult(loss=float("nan"), acc=float("nan")) for _ in range(r)]
+    was_training = axis.module.training
+    axis.module.eval()
+    loss_sum = torch.zeros(r, device=inputs.device, dtype=torch.float64)
+    correct = torch.zeros(r, device=inputs.device, dtype=torch.long)
     for i in range(0, inputs.shape[0], batch_size):
-        logits = forward(inputs[i : i + batch_size])
-        yb = targets[i : i + batch_size]
+        outputs = axis.forward(axis.shared(inputs[i : i + batch_size]), start)
+        yb = axis.shared(targets[i : i + batch_size])
         # Mean over samples (and features, for reconstruction), as in training.
-        loss_sum += loss_fn(logits, yb).double() * yb.shape[0]
-        correct += _correct(logits, yb)
-    net.train(was_training)
-    return _result(loss_sum, correct, inputs.shape[0], targets)
+        loss_sum += axis.losses(outputs, yb).double() * yb.shape[axis.batch_dim]
+        correct += _correct(outputs, yb, r)
+    axis.module.train(was_training)
+    return _results(loss_sum, correct, inputs.shape[0], targets)
+
+
+def _correct(outputs: torch.Tensor, targets: torch.Tensor, replicas: int) -> torch.Tensor:
+    """Each replica's correct predictions, (R,), for class targets (classes on the last axis: one
+    label per sample, or per position of a sequence); 0 for float targets (reconstruction)."""
+    if targets.dtype.is_floating_point:
+        return torch.zeros(replicas, device=outputs.device, dtype=torch.long)
+    return (outputs.argmax(-1) == targets).reshape(replicas, -1).sum(1)
+
+
+def _results(
+    loss_sum: torch.Tensor, correct: torch.Tensor, n: int, targets: torch.Tensor
+) -> list[EpochResult]:
+    losses = (loss_sum / n).tolist()  # the one host synchronisation (two with an accuracy)
+    if targets.dtype.is_floating_point:
+        return [EpochResult(loss=loss, acc=float("nan")) for loss in losses]
+    accs = (correct.double() / (n * labels_per_sample(targets))).tolist()
+    return [EpochResult(loss=loss, acc=acc) for loss, acc in zip(losses, accs, strict=True)]
 
 
 @torch.no_grad()

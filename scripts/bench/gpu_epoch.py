@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 from bench.common import compose_cfg, growlab_net, interleaved, log  # noqa: E402
 from growlab.data import load_data  # noqa: E402
 from growlab.engine.optim import build_optimizer  # noqa: E402
+from growlab.engine.replica_axis import Solo, Stack  # noqa: E402
 from growlab.engine.run_base import data_on_device  # noqa: E402
 from growlab.engine.stacking.forward import StackedNet  # noqa: E402
 from growlab.engine.stacking.state import StackedState  # noqa: E402
-from growlab.engine.stacking.training import stacked_train_epoch  # noqa: E402
 from growlab.engine.training import train_epoch  # noqa: E402
 from growlab.growth.objectives import Classification  # noqa: E402
 
@@ -44,7 +44,9 @@ def kernels_per_step(
     n = PROFILED_STEPS * batch
     x, y = inputs[:n], targets[:n]
     return _profiled(
-        lambda: train_epoch(net, x, y, optimizer, batch, torch.Generator().manual_seed(0), 0)
+        lambda: train_epoch(
+            Solo(net), x, y, optimizer, batch, [torch.Generator().manual_seed(0)], 0
+        )
     )
 
 
@@ -58,9 +60,7 @@ def stacked_kernels_per_step(cfg: Any, data: Any, replicas: int, batch: int) -> 
     generators = [torch.Generator().manual_seed(seed) for seed in range(replicas)]
     losses = Classification().replica_losses
     return _profiled(
-        lambda: stacked_train_epoch(
-            net, x, y, state.optimizer, batch, generators, 0, losses, False, False
-        )
+        lambda: train_epoch(Stack(net, losses), x, y, state.optimizer, batch, generators, 0, False)
     )
 
 

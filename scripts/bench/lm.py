@@ -17,6 +17,7 @@ from bench.common import compose_cfg, growlab_net, interleaved, log
 from bench.lm_plain_loop import GPT, LR, train_steps
 from growlab.data import load_data
 from growlab.engine.optim import build_optimizer
+from growlab.engine.replica_axis import Solo
 from growlab.engine.training import train_epoch
 from growlab.growth.lm import LanguageModelling
 
@@ -36,7 +37,7 @@ def bench_lm_steps(device: torch.device, steps: int, repeats: int) -> dict[str, 
     graphs = bool(cfg.train.cuda_graphs)  # as a run on this device would
 
     def growlab_epoch() -> None:
-        train_epoch(net, x, y, optimizer, batch, ours, None, loss, graphs, steps=steps)
+        train_epoch(Solo(net, loss), x, y, optimizer, batch, [ours], None, graphs, steps)
 
     def plain_loop() -> None:
         train_steps(plain, plain_optimizer, x, y, steps, theirs)

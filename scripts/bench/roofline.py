@@ -15,6 +15,7 @@ from growlab.data import load_data
 from growlab.data.sets.fashion_mnist import raw_fashion_mnist_root
 from growlab.engine.feature_cache import cached_inputs
 from growlab.engine.optim import build_optimizer
+from growlab.engine.replica_axis import Solo
 from growlab.engine.training import flops_per_sample, train_epoch
 
 MATMUL_SHAPES = {
@@ -136,7 +137,7 @@ def bench_roofline(device: torch.device, repeats: int, quick: bool) -> dict[str,
     matmuls = matmul_work(device)
     fns: dict[str, Callable[[], Any]] = {name: fn for name, (fn, _) in matmuls.items()}
     fns["growlab"] = lambda: train_epoch(
-        net, inputs, data.y_train, optimizer, batch, generator, start
+        Solo(net), inputs, data.y_train, optimizer, batch, [generator], start
     )
     fns["plain"] = plain_tensor_epoch(data.x_train.flatten(1), data.y_train, batch, device)
     log(f"roofline: matmuls, growlab train_epoch and a plain loop, {repeats} rounds")

@@ -27,6 +27,7 @@ from growlab.data import load_data
 from growlab.data.sets.fashion_mnist import raw_fashion_mnist_root
 from growlab.engine.feature_cache import cached_inputs
 from growlab.engine.optim import build_optimizer
+from growlab.engine.replica_axis import Solo
 from growlab.engine.training import train_epoch
 from growlab.growth.nets import GrowableNet
 from growlab.growth.operators import RandomBlock
@@ -69,12 +70,12 @@ def profile_epoch(device: torch.device) -> str:
     optimizer = build_optimizer(cfg, net)
     generator = torch.Generator().manual_seed(0)
     inputs = net.features(data.x_train, upto=0)
-    train_epoch(net, inputs, data.y_train, optimizer, 256, generator)
+    train_epoch(Solo(net), inputs, data.y_train, optimizer, 256, [generator], 0)
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
-        train_epoch(net, inputs, data.y_train, optimizer, 256, generator)
+        train_epoch(Solo(net), inputs, data.y_train, optimizer, 256, [generator], 0)
     sort = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return str(prof.key_averages().table(sort_by=sort, row_limit=20))
 
@@ -161,7 +162,7 @@ def bench_stage_cost(
         build_s = time.perf_counter() - t0
 
         def epoch() -> None:
-            train_epoch(net, inputs, data.y_train, optimizer, batch, generator, start)
+            train_epoch(Solo(net), inputs, data.y_train, optimizer, batch, [generator], start)
 
         return epoch, build_s
 

@@ -3,7 +3,7 @@
 - sweep: eight digits seeds of the default run, `python -m growlab -m seed=0,...,7` with and
   without `hydra.sweeper.stack_seeds=true`, whole processes (start-up included), best of N.
 - epoch: one Fashion-MNIST epoch of the 784-256-256-10 MLP (Adam, batch 256) for one seed
-  through `train_epoch`, and for R seeds as one stack through `stacked_train_epoch`.
+  through `train_epoch`, and for R seeds as one stack through `train_epoch` on a replica_axis.Stack.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from bench.common import compose_cfg, growlab_net, interleaved, log, run_process
 from growlab.data import load_data
 from growlab.engine.accelerators.precision import set_tf32
 from growlab.engine.optim import build_optimizer
+from growlab.engine.replica_axis import Solo, Stack
 from growlab.engine.run_base import data_on_device
 from growlab.engine.stacking.forward import StackedNet
 from growlab.engine.stacking.state import StackedState
-from growlab.engine.stacking.training import stacked_train_epoch
 from growlab.engine.training import train_epoch
 from growlab.growth.objectives import Classification
 
@@ -66,12 +66,12 @@ def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int)
 
     def solo(graphs: bool = graphs) -> None:
         train_epoch(
-            nets[0],
+            Solo(nets[0]),
             inputs,
             data.y_train,
             optimizers[0],
             batch,
-            generators[0],
+            generators[:1],
             0,
             cuda_graphs=graphs,
         )
@@ -82,16 +82,14 @@ def bench_stacked_epoch(device: torch.device, replicas: list[int], repeats: int)
         net = StackedNet(nets[0], state.tensors)
 
         def epoch() -> None:
-            stacked_train_epoch(
-                net,
+            train_epoch(
+                Stack(net, losses),
                 inputs,
                 data.y_train,
                 state.optimizer,
                 batch,
                 generators[:r],
                 0,
-                losses,
-                False,
                 graphs,
             )
 

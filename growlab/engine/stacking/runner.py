@@ -1,16 +1,17 @@
 """A stack of replicas trained as one network with a replica axis: the replicas' parameters and
 optimizer state stacked (growlab.engine.stacking.state), one forward and backward for all of
-them (forward.py, training.py), the results written back into each replica's own network."""
+them (forward.py; the epoch is growlab.engine.training's, on a replica_axis.Stack), the results
+written back into each replica's own network."""
 
 from __future__ import annotations
 
 import torch
 
+from growlab.engine.replica_axis import Stack
 from growlab.engine.runners import Member, StageInputs, same
 from growlab.engine.stacking.forward import StackedNet
 from growlab.engine.stacking.state import StackedState, StackError
-from growlab.engine.stacking.training import stacked_evaluate, stacked_train_epoch
-from growlab.engine.training import EpochResult
+from growlab.engine.training import EpochResult, evaluate, train_epoch
 
 
 class StackRunner:
@@ -35,19 +36,18 @@ class StackRunner:
             run.net.train()
         state = StackedState([r.net for r in runs], [r.optimizer for r in runs], lead.cfg.optimizer)
         net = StackedNet(lead.net, state.tensors)
+        losses = lead.objective.replica_losses
         generators = [r.generator for r in runs]
         before = [g.get_state() for g in generators]
         try:
-            results = stacked_train_epoch(
-                net,
+            results = train_epoch(
+                Stack(net, losses, self.per_replica),
                 self.stacked if self.stacked is not None else self.inputs[0].inputs,
                 self.inputs[0].targets,
                 state.optimizer,
                 lead.cfg.train.batch_size,
                 generators,
                 self.inputs[0].start,
-                lead.objective.replica_losses,
-                self.per_replica,
                 lead.cfg.train.cuda_graphs,
                 lead.cfg.train.steps_per_epoch,
             )
@@ -57,12 +57,11 @@ class StackRunner:
             raise StackError(f"{type(exc).__name__}: {exc}") from exc
         state.write_back()
         x_val, y_val = lead.split("val")
-        vals = stacked_evaluate(
-            net,
+        vals = evaluate(
+            Stack(net, losses),
             x_val,
             lead.objective.targets(x_val, y_val),
             lead.cfg.train.eval_batch_size,
-            lead.objective.replica_losses,
         )
         return list(zip(results, vals, strict=True))
 
