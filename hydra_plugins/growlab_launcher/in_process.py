@@ -5,7 +5,6 @@ other), which also trains stacks of seeds (hydra.sweeper.stack_seeds=true; stack
 """
 
 import functools
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,8 +13,6 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
 
 from hydra_plugins.growlab_launcher.stacks import run_stack
-
-log = logging.getLogger(__name__)
 
 
 class InProcessLauncher(BasicLauncher):

@@ -35,7 +35,7 @@ PENDING = "stacked"  # status of a placeholder outcome until its stack has train
 class StackSession:
     def __init__(self, size: int) -> None:
         self.size, self.joined, self.trained = size, 0, False
-        self.metric = "val_acc"
+        self.metric = "val_acc"  # what the jobs return to their sweeper (each join says)
         self.locks = ExitStack()
         self.replicas: list[Replica] = []
         self.outcomes: dict[str, RunOutcome] = {}
@@ -52,7 +52,7 @@ class StackSession:
             self._add(cfg, run_dir, metric)
         finally:
             if self.joined == self.size:
-                self.train(metric)
+                self.train()
         return self.outcomes.get(str(run_dir), RunOutcome(None, PENDING, str(run_dir), metric))
 
     def _add(self, cfg: Any, run_dir: Path, metric: str) -> None:
@@ -78,13 +78,13 @@ class StackSession:
         setup_s = time.perf_counter() - t0
         self.replicas.append(Replica(run, rng, job_log_files(run_dir), setup_s))
 
-    def train(self, metric: str) -> None:
+    def train(self) -> None:
         self.trained = True
         try:
             summaries = StackedRun(self.replicas).run() if self.replicas else []
             for replica, summary in zip(self.replicas, summaries, strict=True):
                 key = str(replica.run.run_dir)
-                self.outcomes[key] = outcome(summary, metric, key)
+                self.outcomes[key] = outcome(summary, self.metric, key)
         finally:
             self.locks.close()
 
@@ -93,7 +93,7 @@ class StackSession:
         Hydra itself failed before its task ran), and release the run directories."""
         if not self.trained and self.replicas:
             log.warning("stack: %d of %d jobs joined; training those", self.joined, self.size)
-            self.train(self.metric)
+            self.train()
         self.locks.close()
 
     def final(self, placeholder: Any) -> Any:
